@@ -1,0 +1,44 @@
+"""The Starlette application: every HTTP route in one list, the middleware stack built once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from spanlake.api import health, traces
+from spanlake.api.auth_middleware import RequireApiKey
+from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from spanlake.ingest.otlp_http import OtlpHttpEndpoint
+
+if TYPE_CHECKING:
+    from spanlake.server import Services
+
+
+def routes(services: "Services") -> list[Route]:
+    return [
+        Route("/v1/traces", OtlpHttpEndpoint(services.receiver, services.metrics).handle, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/api/traces/{trace_id}", traces.get_trace, methods=["GET"]),
+    ]
+
+
+def build_app(services: "Services") -> Starlette:
+    app = Starlette(
+        routes=routes(services),
+        middleware=[
+            Middleware(RequireApiKey, keys=services.keys, protect_metrics=services.settings.metrics_require_key)
+        ],
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,93 @@
+"""The `spanlake` command. Subcommands register in COMMANDS; each parses its own flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+
+from spanlake.settings import SETTINGS, SettingsError, load_settings, settings_help
+from spanlake.store.connection import StoreConfigError
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit code 1, no traceback."""
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", dest="config_file", metavar="FILE", help="YAML config file (env SPANLAKE_CONFIG)")
+    for setting in SETTINGS:
+        kwargs: dict = {"dest": setting.name, "default": None, "help": f"{setting.help} (env {setting.env})"}
+        if setting.name == "api_keys":
+            kwargs.update(action="append", metavar="KEY")
+        parser.add_argument(setting.cli_flag, **kwargs)
+
+
+def _cli_values(args: argparse.Namespace) -> dict:
+    values = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    if values.get("api_keys"):
+        values["api_keys"] = tuple(values["api_keys"])
+    values["config_file"] = getattr(args, "config_file", None)
+    return values
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from spanlake.server import serve
+
+    settings = load_settings(_cli_values(args))
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spanlake", description="OpenTelemetry trace backend for LLM applications")
+    parser.add_argument("--help-settings", action="store_true", help="list every setting with its default and env name")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the OTLP receivers and the HTTP API")
+    _add_setting_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Other packages add their subcommands here (rules, datasets, score, run, export-spans).
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def _load_extra_commands() -> None:
+    import importlib
+
+    for module in ("spanlake.cli_rules", "spanlake.cli_datasets", "spanlake.cli_scores", "spanlake.cli_runs", "spanlake.cli_export"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        EXTRA_COMMANDS.append(mod.register)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _load_extra_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.help_settings:
+        print(settings_help())
+        sys.exit(0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        code = args.func(args)
+    except (SettingsError, StoreConfigError, CommandError, OSError) as exc:
+        print(f"spanlake: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code or 0)

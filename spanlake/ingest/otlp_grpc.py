@@ -1,0 +1,84 @@
+"""OTLP/gRPC: TraceService/Export on grpc.aio, handing raw bytes to the shared receiver.
+
+The handler takes the request undeserialized so the protobuf parse happens in the decoder,
+off the event loop, like the HTTP path.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from spanlake.auth import KeyChecker
+from spanlake.ingest.ack import IngestError, Outcome
+from spanlake.ingest.receiver import Receiver
+from spanlake.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+
+
+def _retry_details(outcome: Outcome, message: str, seconds: float) -> tuple[tuple[str, bytes], ...]:
+    """google.rpc.Status with RetryInfo, the form OTLP exporters read their back-off from."""
+    delay = Duration()
+    delay.FromNanoseconds(int(seconds * 1e9))
+    info = error_details_pb2.RetryInfo(retry_delay=delay)
+    status = status_pb2.Status(code=outcome.grpc_code.value[0], message=message)
+    status.details.add().Pack(info)
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+class TraceExportHandler:
+    def __init__(self, receiver: Receiver, keys: KeyChecker, metrics: Metrics):
+        self._receiver = receiver
+        self._keys = keys
+        self._metrics = metrics
+
+    async def export(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        try:
+            if self._keys.enabled:
+                metadata = dict(context.invocation_metadata() or ())
+                if not self._keys.allows(metadata.get("authorization")):
+                    raise IngestError(Outcome.UNAUTHENTICATED, "missing or invalid 'authorization: Bearer <key>' metadata")
+            decoded = await self._receiver.accept(request, "protobuf")
+        except IngestError as exc:
+            self._metrics.requests.labels("grpc", exc.outcome.error_code).inc()
+            trailing = _retry_details(exc.outcome, exc.message, exc.retry_after_seconds) if exc.outcome.retryable else ()
+            await context.abort(exc.outcome.grpc_code, exc.message, trailing_metadata=trailing)
+            raise AssertionError("unreachable: abort raises")  # pragma: no cover
+        self._metrics.requests.labels("grpc", "ok").inc()
+        if not decoded.rejected:
+            return _EMPTY_RESPONSE
+        return ExportTraceServiceResponse(
+            partial_success=ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.error_message)
+        ).SerializeToString()
+
+
+def build_grpc_server(handler: TraceExportHandler, *, host: str, port: int, max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server bound to host:port; returns it with the port actually bound."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    service = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {"Export": grpc.unary_unary_rpc_method_handler(handler.export)},
+    )
+    server.add_generic_rpc_handlers((service,))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {host}:{port}")
+    return server, bound
+

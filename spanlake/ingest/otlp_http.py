@@ -1,0 +1,90 @@
+"""OTLP/HTTP: `POST /v1/traces`, protobuf or JSON, gzip or not; the answer uses the request's encoding.
+
+Failures carry a google.rpc.Status body as the OTLP/HTTP spec asks (protobuf for protobuf
+requests; for JSON requests the same fields plus our usual {"error": {...}} object).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from spanlake.api.body import read_body
+from spanlake.api.errors import ApiError
+from spanlake.ingest.ack import IngestError, Outcome
+from spanlake.ingest.decode import Decoded
+from spanlake.ingest.receiver import Encoding, Receiver, decompress
+from spanlake.metrics import Metrics
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+def _encoding_of(content_type: str | None) -> Encoding:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in (PROTOBUF, "application/protobuf"):
+        return "protobuf"
+    if media == JSON:
+        return "json"
+    raise IngestError(
+        Outcome.UNSUPPORTED_MEDIA, f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}"
+    )
+
+
+def _success(decoded: Decoded, encoding: Encoding) -> Response:
+    if encoding == "json":
+        body: dict = {}
+        if decoded.rejected:
+            body["partialSuccess"] = {"rejectedSpans": str(decoded.rejected), "errorMessage": decoded.error_message}
+        return Response(json.dumps(body), media_type=JSON)
+    message = ExportTraceServiceResponse()
+    if decoded.rejected:
+        message.partial_success.CopyFrom(
+            ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.error_message)
+        )
+    return Response(message.SerializeToString(), media_type=PROTOBUF)
+
+
+def _failure(exc: IngestError, encoding: Encoding) -> Response:
+    headers = {}
+    if exc.outcome.retryable:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_seconds)))
+    code = exc.outcome.grpc_code.value[0]
+    if encoding == "protobuf":
+        body = status_pb2.Status(code=code, message=exc.message).SerializeToString()
+        return Response(body, status_code=exc.outcome.http_status, media_type=PROTOBUF, headers=headers)
+    payload = {"code": code, "message": exc.message, "error": {"code": exc.outcome.error_code, "message": exc.message}}
+    return Response(json.dumps(payload), status_code=exc.outcome.http_status, media_type=JSON, headers=headers)
+
+
+class OtlpHttpEndpoint:
+    """The Starlette endpoint; one instance per server."""
+
+    def __init__(self, receiver: Receiver, metrics: Metrics):
+        self._receiver = receiver
+        self._metrics = metrics
+
+    async def handle(self, request: Request) -> Response:
+        encoding: Encoding = "json"
+        try:
+            encoding = _encoding_of(request.headers.get("content-type"))
+            limit = self._receiver.config.max_message_bytes
+            try:
+                raw = await read_body(request, limit)
+            except ApiError as exc:
+                raise IngestError(Outcome.TOO_LARGE if exc.status == 413 else Outcome.INVALID, exc.message) from None
+            body = decompress(raw, request.headers.get("content-encoding"), limit)
+            decoded = await self._receiver.accept(body, encoding)
+        except IngestError as exc:
+            self._metrics.requests.labels("http", exc.outcome.error_code).inc()
+            return _failure(exc, encoding)
+        self._metrics.requests.labels("http", "ok").inc()
+        return _success(decoded, encoding)

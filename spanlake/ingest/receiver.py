@@ -1,0 +1,110 @@
+"""The one entry point both OTLP protocols call: bytes in, spans committed, result out.
+
+Memory stays bounded whatever clients do: a request is refused when it is over the size limit,
+when the bytes of requests being decoded exceed the in-flight budget, or when the write queue
+is full. Decoding (pure-Python CPU work) runs off the event loop, in threads or processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from spanlake.ingest.ack import IngestError, Outcome
+from spanlake.ingest.decode import DecodeError, Decoded, decode_json, decode_protobuf
+from spanlake.ingest.queue import WriteQueue
+from spanlake.metrics import Metrics
+
+Encoding = Literal["protobuf", "json"]
+
+_DECODERS = {"protobuf": decode_protobuf, "json": decode_json}
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """Limits on what one request, and all requests together, may hold in memory."""
+
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_inflight_bytes: int = 256 * 1024 * 1024
+    decode_workers: int = 0  # 0: decode on a thread of this process; N: a pool of N processes
+
+    def validate(self) -> None:
+        if self.max_message_bytes < 1024:
+            raise ValueError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes}")
+        if self.max_inflight_bytes < self.max_message_bytes:
+            raise ValueError(
+                f"max_inflight_bytes ({self.max_inflight_bytes}) must be >= max_message_bytes ({self.max_message_bytes})"
+            )
+        if self.decode_workers < 0:
+            raise ValueError(f"decode_workers must be >= 0, got {self.decode_workers}")
+
+
+def _decode(encoding: Encoding, body: bytes) -> Decoded:
+    return _DECODERS[encoding](body)
+
+
+def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate, refusing output over `limit` bytes without inflating it all."""
+    coding = (content_encoding or "identity").strip().lower()
+    if coding in ("", "identity"):
+        return body
+    if coding not in ("gzip", "deflate", "x-gzip"):
+        raise IngestError(Outcome.UNSUPPORTED_MEDIA, f"unsupported Content-Encoding {content_encoding!r}; use gzip or identity")
+    wbits = 16 + zlib.MAX_WBITS if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise IngestError(Outcome.INVALID, f"body is not valid {coding}: {exc}") from exc
+    if len(out) > limit:
+        raise IngestError(Outcome.TOO_LARGE, f"decompressed body exceeds the {limit}-byte limit")
+    if not inflater.eof:
+        raise IngestError(Outcome.INVALID, f"body is truncated {coding} data")
+    return out
+
+
+class Receiver:
+    """Admission, decoding and the hand-off to the write queue."""
+
+    def __init__(self, queue: WriteQueue, metrics: Metrics, config: ReceiverConfig = ReceiverConfig()):
+        config.validate()
+        self._queue = queue
+        self._metrics = metrics
+        self.config = config
+        self._inflight_bytes = 0
+        self._executor: Executor = (
+            ProcessPoolExecutor(max_workers=config.decode_workers)
+            if config.decode_workers
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-decode")
+        )
+
+    async def accept(self, body: bytes, encoding: Encoding) -> Decoded:
+        """Decode and store one export request; returns what was decoded (for partial success)."""
+        size = len(body)
+        if size > self.config.max_message_bytes:
+            raise IngestError(
+                Outcome.TOO_LARGE, f"request of {size} bytes exceeds the {self.config.max_message_bytes}-byte limit"
+            )
+        if self._inflight_bytes + size > self.config.max_inflight_bytes and self._inflight_bytes > 0:
+            raise IngestError(Outcome.QUEUE_FULL, "too many bytes being decoded; retry later")
+        self._inflight_bytes += size
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                decoded = await loop.run_in_executor(self._executor, _decode, encoding, body)
+            except DecodeError as exc:
+                raise IngestError(Outcome.INVALID, str(exc)) from exc
+        finally:
+            self._inflight_bytes -= size
+        self._metrics.spans_received.inc(decoded.spans.num_rows + decoded.rejected)
+        if decoded.rejected:
+            self._metrics.spans_rejected.labels("invalid_span").inc(decoded.rejected)
+        await self._queue.submit(decoded.spans)
+        return decoded
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+

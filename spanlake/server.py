@@ -1,0 +1,135 @@
+"""`spanlake serve`: gRPC and HTTP in one asyncio process, wired to one store.
+
+Start order: store, write queue, receiver, listeners. Stop order is the reverse, and a stop
+(SIGTERM/SIGINT) first refuses new work, then commits everything already accepted, then exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import uvicorn
+
+from spanlake.api.app import build_app
+from spanlake.auth import KeyChecker
+from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
+from spanlake.ingest.queue import QueueConfig, WriteQueue
+from spanlake.ingest.receiver import Receiver, ReceiverConfig
+from spanlake.metrics import Metrics
+from spanlake.settings import Settings
+from spanlake.store import Store, StoreConfig
+
+log = logging.getLogger("spanlake")
+
+
+@dataclass
+class Services:
+    """The parts of a running server; routes reach them through `app.state.services`."""
+
+    settings: Settings
+    store: Store
+    queue: WriteQueue
+    receiver: Receiver
+    metrics: Metrics
+    keys: KeyChecker
+    ready: bool = False
+    stopping: bool = False
+    background: list[asyncio.Task] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> "Services":
+        metrics = Metrics()
+        store_config = StoreConfig(
+            url=settings.store,
+            data_dir=Path(settings.data).expanduser(),
+            data_path=settings.data_path,
+            memory_limit=settings.memory_limit,
+        )
+        store = await asyncio.to_thread(Store.open, store_config)
+        queue = WriteQueue(store, QueueConfig(max_pending_spans=settings.queue_max_spans), on_commit=metrics.on_commit)
+        metrics.watch_queue_depth(lambda: queue.depth_spans)
+        queue.start()
+        receiver = Receiver(
+            queue,
+            metrics,
+            ReceiverConfig(
+                max_message_bytes=settings.max_message_bytes,
+                max_inflight_bytes=max(settings.max_inflight_bytes, settings.max_message_bytes),
+                decode_workers=settings.decode_workers,
+            ),
+        )
+        return cls(settings, store, queue, receiver, metrics, KeyChecker(settings.api_keys))
+
+    async def stop(self) -> None:
+        """Commit what was accepted, then release everything, even after a partial start."""
+        self.ready = False
+        self.stopping = True
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.queue.drain_and_stop()
+        self.receiver.close()
+        await asyncio.to_thread(self.store.close)
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the serve loop owns shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings) -> None:
+    services = await Services.start(settings)
+    grpc_server: grpc.aio.Server | None = None
+    try:
+        handler = TraceExportHandler(services.receiver, services.keys, services.metrics)
+        grpc_server, grpc_port = build_grpc_server(
+            handler, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes
+        )
+        await grpc_server.start()
+        http = _QuietSignalsServer(
+            uvicorn.Config(
+                build_app(services),
+                host=settings.host,
+                port=settings.http_port,
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        http_task = asyncio.create_task(http.serve(), name="spanlake-http")
+        while not http.started:
+            if http_task.done():
+                await http_task
+                raise OSError(f"HTTP server could not start on {settings.host}:{settings.http_port}")
+            await asyncio.sleep(0.02)
+        services.ready = True
+        log.info(
+            "spanlake serving: OTLP/gRPC %s:%d, OTLP/HTTP + API http://%s:%d, store %s",
+            settings.host, grpc_port, settings.host, settings.http_port, services.store.config.url,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await asyncio.wait([asyncio.create_task(stop.wait()), http_task], return_when=asyncio.FIRST_COMPLETED)
+        log.info("stopping: refusing new requests, committing accepted spans")
+        services.ready = False
+        services.stopping = True
+        http.should_exit = True
+        await asyncio.gather(grpc_server.stop(grace=10), http_task, return_exceptions=True)
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=0)
+        await services.stop()
+    log.info("stopped cleanly")

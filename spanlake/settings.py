@@ -1,0 +1,203 @@
+"""One settings object: CLI flags > env SPANLAKE_* > YAML config file > defaults.
+
+Every setting is declared once in SETTINGS with its default and help; the CLI flags, the
+environment names, `--help-settings` and the docs test are all derived from that list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it as the user wrote it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    flag: str | None = None  # defaults to --name-with-dashes
+    env_var: str | None = None  # defaults to SPANLAKE_<NAME>
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return self.env_var or "SPANLAKE_" + self.name.upper()
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Address both listeners bind to. Use 0.0.0.0 to accept remote clients."),
+    Setting("grpc_port", 4317, "OTLP/gRPC port.", int),
+    Setting("http_port", 4318, "OTLP/HTTP and HTTP API port.", int),
+    Setting("data", "./spanlake-data", "Data directory of the embedded store (spanlake.duckdb lives here)."),
+    Setting(
+        "store",
+        "duckdb",
+        "Store URL: 'duckdb' (embedded file), 'ducklake:postgres:<conninfo>' or 'ducklake:<file>.ducklake'.",
+    ),
+    Setting("data_path", None, "DuckLake Parquet location: a directory or s3://bucket/prefix/."),
+    Setting("rules", None, "Capture rules file (YAML); hot-reloaded when it changes."),
+    Setting(
+        "api_keys",
+        (),
+        "API keys; when set, OTLP and /api/* need 'authorization: Bearer <key>'. Env: comma-separated.",
+        _keys,
+        flag="--api-key",
+        env_var="SPANLAKE_API_KEY",
+    ),
+    Setting("metrics_require_key", False, "Require an API key on /metrics too.", _bool),
+    Setting("max_message_bytes", 64 * 1024 * 1024, "Largest OTLP request accepted, after decompression.", int),
+    Setting(
+        "max_inflight_bytes",
+        256 * 1024 * 1024,
+        "Budget for the bytes of all requests being decoded at once; over it, clients are told to retry.",
+        int,
+    ),
+    Setting("queue_max_spans", 200_000, "Spans that may wait for commit; over it, clients are told to retry.", int),
+    Setting("decode_workers", 0, "Processes that decode OTLP requests; 0 decodes on a thread of the server.", int),
+    Setting("trace_quiet_seconds", 30.0, "A trace-scope capture rule judges a trace after this many quiet seconds.", float),
+    Setting("retention_days", None, "Delete spans older than this many days; empty keeps everything.", _optional_int),
+    Setting("memory_limit", None, "DuckDB memory limit, e.g. '4GB'; empty lets DuckDB choose."),
+    Setting("log_level", "info", "Log level: debug, info, warning or error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    grpc_port: int = 4317
+    http_port: int = 4318
+    data: str = "./spanlake-data"
+    store: str = "duckdb"
+    data_path: str | None = None
+    rules: str | None = None
+    api_keys: tuple[str, ...] = ()
+    metrics_require_key: bool = False
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_inflight_bytes: int = 256 * 1024 * 1024
+    queue_max_spans: int = 200_000
+    decode_workers: int = 0
+    trace_quiet_seconds: float = 30.0
+    retention_days: int | None = None
+    memory_limit: str | None = None
+    log_level: str = "info"
+    config_file: str | None = None
+    # Sections of the config file that belong to other packages (scorers, retention overrides...).
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for port_name in ("grpc_port", "http_port"):
+            port = getattr(self, port_name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"{port_name}: {port} is not a port number (0-65535)")
+        if self.max_message_bytes < 1024:
+            raise SettingsError(f"max_message_bytes: {self.max_message_bytes} is below the 1024-byte minimum")
+        if self.queue_max_spans < 1:
+            raise SettingsError(f"queue_max_spans: must be >= 1, got {self.queue_max_spans}")
+        if self.retention_days is not None and self.retention_days < 1:
+            raise SettingsError(f"retention_days: must be >= 1, got {self.retention_days}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"log_level: {self.log_level!r} is not one of debug, info, warning, error")
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data).expanduser()
+
+
+def _coerce(setting: Setting, value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return setting.parse(value)
+        if setting.name == "api_keys":
+            if isinstance(value, (list, tuple)):
+                return tuple(str(v) for v in value)
+            raise ValueError("expected a list of keys")
+        if isinstance(setting.default, bool) and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return setting.parse(str(value)) if setting.parse is not str else str(value)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SettingsError(f"--config {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"--config {path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"--config {path}: expected a mapping of settings at the top level")
+    return data
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Settings:
+    """Merge the four sources; `cli` holds only the flags the user actually gave."""
+    cli = dict(cli or {})
+    env = os.environ if env is None else env
+    config_file = cli.pop("config_file", None) or config_file or env.get("SPANLAKE_CONFIG")
+    values: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
+    if config_file:
+        for key, value in load_config_file(config_file).items():
+            setting = _BY_NAME.get(key)
+            if setting is None:
+                sections[key] = value
+            else:
+                values[key] = _coerce(setting, value, f"{config_file}: {key}")
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _coerce(setting, env[setting.env], setting.env)
+        if cli.get(setting.name) is not None:
+            raw = cli[setting.name]
+            values[setting.name] = raw if not isinstance(raw, str) else _coerce(setting, raw, setting.cli_flag)
+    settings = replace(Settings(), **values, config_file=config_file, sections=sections)
+    settings.validate()
+    return settings
+
+
+def settings_help() -> str:
+    """The table `--help-settings` prints and the docs are checked against."""
+    lines = []
+    for s in SETTINGS:
+        lines.append(f"{s.cli_flag:<24} {s.env:<30} default: {s.default!r}\n    {s.help}")
+    return "\n".join(lines)

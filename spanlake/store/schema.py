@@ -1,0 +1,164 @@
+"""Table definitions and migrations: the one place where the store's shape is written down.
+
+The spans table is declared once, as an Arrow schema, because the decoder builds Arrow batches
+of exactly this shape and the writer appends them in bulk. The DDL is derived from it so the two
+cannot drift. No PRIMARY KEY / UNIQUE / INDEX anywhere: DuckLake has none, and we keep one dialect.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Columns every span row carries. JSON-valued columns are Arrow strings holding JSON text;
+# they become DuckDB JSON columns in the table.
+SPAN_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),  # 32 lowercase hex chars
+        ("span_id", pa.string()),  # 16 lowercase hex chars
+        ("parent_span_id", pa.string()),  # NULL for a root span
+        ("trace_state", pa.string()),
+        ("name", pa.string()),
+        ("kind", pa.string()),  # UNSPECIFIED | INTERNAL | SERVER | CLIENT | PRODUCER | CONSUMER
+        ("status", pa.string()),  # UNSET | OK | ERROR
+        ("status_message", pa.string()),
+        ("start_time", pa.timestamp("ns")),  # UTC
+        ("end_time", pa.timestamp("ns")),
+        ("duration_ms", pa.float64()),
+        ("service_name", pa.string()),
+        ("scope_name", pa.string()),
+        ("scope_version", pa.string()),
+        # LLM fields mapped from GenAI / OpenInference / OpenLLMetry conventions.
+        ("span_type", pa.string()),  # llm | chain | tool | retriever | embedding | agent | ...
+        ("model", pa.string()),
+        ("input", pa.string()),  # text, or JSON text when structured (chat messages)
+        ("output", pa.string()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("total_tokens", pa.int64()),
+        ("session_id", pa.string()),
+        ("user_id", pa.string()),
+        # Everything the client sent, so nothing is lost.
+        ("attributes", pa.string()),  # JSON object
+        ("resource_attributes", pa.string()),  # JSON object
+        ("scope_attributes", pa.string()),  # JSON object
+        ("events", pa.string()),  # JSON array
+        ("links", pa.string()),  # JSON array
+        ("flags", pa.int64()),
+        ("dropped_counts", pa.string()),  # JSON object: attributes/events/links dropped by the SDK
+    ]
+)
+
+JSON_COLUMNS = frozenset(
+    {"attributes", "resource_attributes", "scope_attributes", "events", "links", "dropped_counts"}
+)
+
+_ARROW_TO_SQL = {
+    pa.string(): "VARCHAR",
+    pa.timestamp("ns"): "TIMESTAMP_NS",
+    pa.float64(): "DOUBLE",
+    pa.int64(): "BIGINT",
+}
+
+
+def _span_columns_ddl() -> str:
+    cols = []
+    for field in SPAN_SCHEMA:
+        sql_type = "JSON" if field.name in JSON_COLUMNS else _ARROW_TO_SQL[field.type]
+        cols.append(f"    {field.name} {sql_type}")
+    # Set by the writer: when the commit happened. Pagination snapshots use it.
+    cols.append("    ingested_at TIMESTAMP")
+    return ",\n".join(cols)
+
+
+SPAN_COLUMN_NAMES: tuple[str, ...] = tuple(SPAN_SCHEMA.names) + ("ingested_at",)
+
+# Each migration is a list of statements; the index + 1 is the schema version.
+MIGRATIONS: list[list[str]] = [
+    [
+        f"CREATE TABLE IF NOT EXISTS spans (\n{_span_columns_ddl()}\n)",
+        # One row per (trace, commit): a small table that answers "where is trace X?" and
+        # "which traces are newest?" without scanning the wide spans table.
+        """CREATE TABLE IF NOT EXISTS trace_index (
+    trace_id VARCHAR,
+    start_time TIMESTAMP_NS,
+    end_time TIMESTAMP_NS,
+    span_count BIGINT,
+    error_count BIGINT,
+    total_tokens BIGINT,
+    root_name VARCHAR,
+    root_span_id VARCHAR,
+    service_name VARCHAR,
+    ingested_at TIMESTAMP
+)""",
+        """CREATE TABLE IF NOT EXISTS datasets (
+    id VARCHAR,
+    name VARCHAR,
+    description VARCHAR,
+    metadata JSON,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP,
+    deleted_at TIMESTAMP
+)""",
+        """CREATE TABLE IF NOT EXISTS dataset_items (
+    id VARCHAR,
+    dataset_id VARCHAR,
+    input JSON,
+    expected_output JSON,
+    metadata JSON,
+    topic VARCHAR,
+    tags VARCHAR[],
+    source_trace_id VARCHAR,
+    source_span_id VARCHAR,
+    created_at TIMESTAMP,
+    valid_from TIMESTAMP,
+    valid_to TIMESTAMP,
+    change VARCHAR
+)""",
+        """CREATE TABLE IF NOT EXISTS scores (
+    id VARCHAR,
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    name VARCHAR,
+    value DOUBLE,
+    label VARCHAR,
+    data_type VARCHAR,
+    source VARCHAR,
+    scorer VARCHAR,
+    explanation VARCHAR,
+    metadata JSON,
+    batch_id VARCHAR,
+    run_id VARCHAR,
+    run_result_id VARCHAR,
+    created_at TIMESTAMP
+)""",
+        # Background work that must survive a restart: scoring batches, trace-scope capture,
+        # runs, retention. `owner` + `lease_until` let one replica claim a job at a time.
+        """CREATE TABLE IF NOT EXISTS jobs (
+    id VARCHAR,
+    kind VARCHAR,
+    status VARCHAR,
+    params JSON,
+    total BIGINT,
+    completed BIGINT,
+    failed BIGINT,
+    errors JSON,
+    owner VARCHAR,
+    lease_until TIMESTAMP,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP,
+    finished_at TIMESTAMP
+)""",
+        """CREATE TABLE IF NOT EXISTS job_items (
+    job_id VARCHAR,
+    seq BIGINT,
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    status VARCHAR,
+    attempts BIGINT,
+    error VARCHAR,
+    updated_at TIMESTAMP
+)""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
