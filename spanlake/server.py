@@ -12,13 +12,14 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import grpc
 import uvicorn
 
 from spanlake.api.app import build_app
 from spanlake.auth import KeyChecker
+from spanlake.components import start_components, stop_components
 from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
 from spanlake.ingest.queue import QueueConfig, WriteQueue
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
@@ -42,6 +43,8 @@ class Services:
     ready: bool = False
     stopping: bool = False
     background: list[asyncio.Task] = field(default_factory=list)
+    # Started background components by module name (capture, scoring, ...); see components.py.
+    components: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":
@@ -71,6 +74,7 @@ class Services:
         """Commit what was accepted, then release everything, even after a partial start."""
         self.ready = False
         self.stopping = True
+        await stop_components(self)
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -91,6 +95,7 @@ async def serve(settings: Settings) -> None:
     services = await Services.start(settings)
     grpc_server: grpc.aio.Server | None = None
     try:
+        await start_components(services)
         handler = TraceExportHandler(services.receiver, services.keys, services.metrics)
         grpc_server, grpc_port = build_grpc_server(
             handler, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes

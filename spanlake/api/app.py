@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from spanlake.api import health, traces
+from spanlake.api import datasets, health, rules, runs, scores, traces
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
@@ -24,7 +24,11 @@ def routes(services: "Services") -> list[Route]:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
-        Route("/api/traces/{trace_id}", traces.get_trace, methods=["GET"]),
+        *traces.routes(),
+        *datasets.routes(),
+        *runs.routes(),
+        *rules.routes(),
+        *scores.routes(),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from spanlake.api import ids
 from spanlake.api.errors import not_found
@@ -16,3 +17,9 @@ async def get_trace(request: Request) -> JSONResponse:
     if spans is None:
         raise not_found(f"trace {trace_id} not found")
     return JSONResponse({"trace_id": trace_id, "spans": spans})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/traces/{trace_id}", get_trace, methods=["GET"]),
+    ]
