@@ -12,10 +12,21 @@ from starlette.routing import Route
 from spanlake.api import datasets, health, rules, runs, scores, traces
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
 
 if TYPE_CHECKING:
     from spanlake.server import Services
+
+
+DOMAIN_MODULES = (traces, datasets, runs, rules, scores)
+
+
+def openapi_document() -> dict:
+    return build_document(
+        [getattr(m, "OPENAPI_PATHS", {}) for m in DOMAIN_MODULES],
+        [getattr(m, "OPENAPI_SCHEMAS", {}) for m in DOMAIN_MODULES],
+    )
 
 
 def routes(services: "Services") -> list[Route]:
@@ -24,11 +35,8 @@ def routes(services: "Services") -> list[Route]:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
-        *traces.routes(),
-        *datasets.routes(),
-        *runs.routes(),
-        *rules.routes(),
-        *scores.routes(),
+        Route("/openapi.json", openapi_endpoint(openapi_document()), methods=["GET"]),
+        *(route for module in DOMAIN_MODULES for route in module.routes()),
     ]
 
 

@@ -7,7 +7,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spanlake.api.errors import error_response
 from spanlake.auth import KeyChecker
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
 class RequireApiKey:

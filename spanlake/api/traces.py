@@ -1,14 +1,76 @@
-"""Trace and span read routes."""
+"""Trace and span read routes: list, search, one trace whole, one span."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from spanlake.api import ids
-from spanlake.api.errors import not_found
-from spanlake.query.traces import get_trace_spans
+from spanlake.api.errors import bad_request, not_found
+from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
+from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_time
+from spanlake.query.search import Page, SearchParams, list_traces, search_spans
+from spanlake.query.traces import get_span, get_trace_spans
+
+
+def parse_filter_param(raw: str | None) -> CompiledFilter | None:
+    """The `filter` query parameter: JSON text of a filter tree."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        tree = json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(f"filter is not valid JSON: {exc}") from None
+    try:
+        return compile_filter(tree)
+    except FilterError as exc:
+        raise bad_request(f"invalid filter: {exc}", path=exc.path) from None
+
+
+def _time_param(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value: Any = float(raw) if raw.replace(".", "", 1).isdigit() else raw
+        return parse_time(value)
+    except (ValueError, TypeError, OverflowError, FilterError):
+        raise bad_request(f"{name} must be an ISO-8601 time or epoch seconds, got {raw!r}") from None
+
+
+def search_params(request: Request) -> SearchParams:
+    q = request.query_params
+    return SearchParams(
+        filter=parse_filter_param(q.get("filter")),
+        service=q.get("service") or None,
+        name=q.get("name") or None,
+        since=_time_param(request, "since"),
+        until=_time_param(request, "until"),
+        limit=parse_limit(q.get("limit")),
+        cursor=decode_cursor(q.get("cursor")),
+    )
+
+
+async def _page(request: Request, fn) -> JSONResponse:
+    params = search_params(request)
+    try:
+        page: Page = await request.app.state.services.store.read(fn, params)
+    except ValueError as exc:  # a cursor whose content does not parse
+        raise bad_request(str(exc)) from None
+    cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
+    return JSONResponse({"items": page.items, "next_cursor": cursor})
+
+
+async def list_traces_route(request: Request) -> JSONResponse:
+    return await _page(request, list_traces)
+
+
+async def search_spans_route(request: Request) -> JSONResponse:
+    return await _page(request, search_spans)
 
 
 async def get_trace(request: Request) -> JSONResponse:
@@ -19,7 +81,19 @@ async def get_trace(request: Request) -> JSONResponse:
     return JSONResponse({"trace_id": trace_id, "spans": spans})
 
 
+async def get_span_route(request: Request) -> JSONResponse:
+    trace_id = ids.trace_id(request.path_params["trace_id"])
+    span_id = ids.span_id(request.path_params["span_id"])
+    span = await request.app.state.services.store.read(get_span, trace_id, span_id)
+    if span is None:
+        raise not_found(f"span {span_id} of trace {trace_id} not found")
+    return JSONResponse(span)
+
+
 def routes() -> list[Route]:
     return [
+        Route("/api/traces", list_traces_route, methods=["GET"]),
+        Route("/api/spans", search_spans_route, methods=["GET"]),
         Route("/api/traces/{trace_id}", get_trace, methods=["GET"]),
+        Route("/api/traces/{trace_id}/spans/{span_id}", get_span_route, methods=["GET"]),
     ]

@@ -37,6 +37,17 @@ def get_trace_spans(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[dict[
     return order_parents_first([span_from_row(r) for r in rows])
 
 
+def get_span(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    bounds = trace_time_range(cur, trace_id)
+    if bounds is None:
+        return None
+    row = cur.execute(
+        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN ? AND ? AND s.trace_id = ? AND s.span_id = ?",
+        [bounds[0], bounds[1], trace_id, span_id],
+    ).fetchone()
+    return span_from_row(row) if row else None
+
+
 def order_parents_first(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Depth-first from the roots, siblings by start time; spans whose parent is missing count as roots."""
     ids = {s["span_id"] for s in spans}
