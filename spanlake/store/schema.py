@@ -159,6 +159,14 @@ MIGRATIONS: list[list[str]] = [
     updated_at TIMESTAMP
 )""",
     ],
+    [
+        # Traces waiting for trace-scope capture rules: judged once quiet, then deleted in the
+        # same transaction that captures them, so a restart neither loses nor repeats one.
+        """CREATE TABLE IF NOT EXISTS capture_pending (
+    trace_id VARCHAR,
+    last_seen TIMESTAMP
+)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
