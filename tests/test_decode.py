@@ -631,6 +631,9 @@ def test_json_lenient_forms() -> None:
             {"key": "kv", "value": {"kvlist_value": {"values": [{"key": "a", "value": {"bool_value": False}}]}}},
             {"key": "arr", "value": {"arrayValue": {}}},
         ],
+        "events": [{"name": "e", "time_unix_nano": "5", "dropped_attributes_count": 1}],
+        "links": [{"trace_id": TRACE, "span_id": SPAN, "trace_state": "t"}],
+        "dropped_links_count": 2,
     }
     doc = {"resource_spans": [{"resource": {}, "scope_spans": [{"spans": [span]}]}]}
     (row,) = pylist(decode_json(json.dumps(doc).encode()).spans)
@@ -647,6 +650,9 @@ def test_json_lenient_forms() -> None:
         "arr": [],
     }
     assert row["scope_name"] is None and row["service_name"] is None
+    assert json.loads(row["events"]) == [{"name": "e", "time_unix_nano": 5, "attributes": {}, "dropped_attributes_count": 1}]
+    assert json.loads(row["links"]) == [{"trace_id": TRACE, "span_id": SPAN, "trace_state": "t", "attributes": {}}]
+    assert json.loads(row["dropped_counts"]) == {"links": 2}
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("SERVER", "SERVER"), ("span_kind_client", "CLIENT"), ("3", "CLIENT"), (9, "UNSPECIFIED")])

@@ -11,12 +11,24 @@ Wrong shapes raise DecodeError naming the JSON path; invalid ids reject just tha
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import orjson
 
+from spanlake.ingest.otlp_json_fields import (
+    Bad,
+    array,
+    base64_bytes,
+    camelize,
+    double,
+    either,
+    enum,
+    int64,
+    obj,
+    show,
+    text,
+    uint,
+)
 from spanlake.ingest.spanrows import (
     INT64_MAX,
     KIND_NAMES,
@@ -30,26 +42,17 @@ from spanlake.ingest.spanrows import (
 # AnyValue nesting limit: the protobuf runtime stops near 50 levels, orjson.dumps at 254;
 # anything deeper than this is an attack or a bug, not telemetry.
 MAX_DEPTH = 64
-UINT64_MAX = 2**64 - 1
-INT64_MIN = -(2**63)
 
 _KINDS = {**{n: n for n in KIND_NAMES}, **{f"SPAN_KIND_{n}": n for n in KIND_NAMES}}
 _STATUSES = {**{n: n for n in STATUS_NAMES}, **{f"STATUS_CODE_{n}": n for n in STATUS_NAMES}}
 
-# AnyValue field -> tag; both spellings the proto3 JSON mapping allows.
-_ANY_FIELDS: dict[str, str] = {}
-for _snake in ("string", "bool", "int", "double", "array", "kvlist", "bytes"):
-    _ANY_FIELDS[f"{_snake}Value"] = _snake
-    _ANY_FIELDS[f"{_snake}_value"] = _snake
+_ZEROS = {16: bytes(16), 8: bytes(8)}
 
-
-class _Bad(Exception):
-    """A shape error below a span or resource; the caller prefixes the JSON path."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(path, problem)
-        self.path = path
-        self.problem = problem
+# AnyValue field -> (tag, path for error messages); both spellings proto3 JSON allows.
+_ANY_FIELDS: dict[str, tuple[str, str]] = {}
+for _tag in ("string", "bool", "int", "double", "array", "kvlist", "bytes"):
+    for _field in (f"{_tag}Value", f"{_tag}_value"):
+        _ANY_FIELDS[_field] = (_tag, f".{_field}")
 
 
 def decode_json_document(body: bytes) -> Decoded:
@@ -58,92 +61,142 @@ def decode_json_document(body: bytes) -> Decoded:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise DecodeError("OTLP/JSON request must be a JSON object with a 'resourceSpans' list")
-    resource_spans = _get(doc, "resourceSpans", "resource_spans")
+    resource_spans = either(doc, "resourceSpans", "resource_spans")
     if resource_spans is not None and type(resource_spans) is not list:
-        raise DecodeError(f"resourceSpans: expected a list, got {_show(resource_spans)}")
+        raise DecodeError(f"resourceSpans: expected a list, got {show(resource_spans)}")
     out = SpanRows()
     for ri, rs in enumerate(resource_spans or ()):
-        where = f"resourceSpans[{ri}]"
         try:
-            _resource_spans(out, _obj(rs, ""))
-        except _Bad as exc:
-            raise DecodeError(f"{where}{exc.path}: {exc.problem}") from None
+            _resource_spans(out, obj(rs, ""))
+        except Bad as exc:
+            raise DecodeError(f"resourceSpans[{ri}]{exc.path}: {exc.problem}") from None
     return out.result()
 
 
 def _resource_spans(out: SpanRows, rs: dict) -> None:
-    resource = _obj(rs.get("resource"), ".resource")
+    resource = obj(rs.get("resource"), ".resource")
     try:
         resource_attrs = _attrs(resource.get("attributes"), 0)
-    except _Bad as exc:
-        raise _Bad(".resource" + exc.path, exc.problem) from None
+    except Bad as exc:
+        raise Bad(".resource" + exc.path, exc.problem) from None
     resource_json = dumps(resource_attrs)
-    resource_dropped = _uint(_get(resource, "droppedAttributesCount", "dropped_attributes_count"), ".resource.droppedAttributesCount")
-    scopes = _list(_get(rs, "scopeSpans", "scope_spans"), ".scopeSpans")
+    resource_dropped = uint(either(resource, "droppedAttributesCount", "dropped_attributes_count"), ".resource.droppedAttributesCount")
+    scopes = array(either(rs, "scopeSpans", "scope_spans"), ".scopeSpans")
     for si, ss in enumerate(scopes):
         try:
-            ss = _obj(ss, "")
-            scope = _obj(ss.get("scope"), ".scope")
+            ss = obj(ss, "")
+            scope = obj(ss.get("scope"), ".scope")
             out.start_scope(
                 resource_attrs,
                 resource_json,
                 resource_dropped,
-                _str(scope.get("name"), ".scope.name"),
-                _str(scope.get("version"), ".scope.version"),
+                text(scope.get("name"), ".scope.name"),
+                text(scope.get("version"), ".scope.version"),
                 _attrs(scope.get("attributes"), 0, ".scope"),
-                _uint(_get(scope, "droppedAttributesCount", "dropped_attributes_count"), ".scope.droppedAttributesCount"),
+                uint(either(scope, "droppedAttributesCount", "dropped_attributes_count"), ".scope.droppedAttributesCount"),
             )
-            spans = _list(ss.get("spans"), ".spans")
-        except _Bad as exc:
-            raise _Bad(f".scopeSpans[{si}]{exc.path}", exc.problem) from None
+            spans = array(ss.get("spans"), ".spans")
+        except Bad as exc:
+            raise Bad(f".scopeSpans[{si}]{exc.path}", exc.problem) from None
         for pi, span in enumerate(spans):
             try:
-                _span(out, pi, _obj(span, ""))
-            except _Bad as exc:
-                raise _Bad(f".scopeSpans[{si}].spans[{pi}]{exc.path}", exc.problem) from None
+                _span(out, pi, span)
+            except Bad as exc:
+                raise Bad(f".scopeSpans[{si}].spans[{pi}]{exc.path}", exc.problem) from None
 
 
-def _span(out: SpanRows, index: int, span: dict) -> None:
-    trace_id = _get(span, "traceId", "trace_id")
-    span_id = _get(span, "spanId", "span_id")
-    parent = _get(span, "parentSpanId", "parent_span_id")
+def _span(out: SpanRows, index: int, span: Any) -> None:
+    """One span. Hot path: each field is read with a type check inline, helpers on misses."""
+    if type(span) is not dict:
+        raise Bad("", f"expected an object, got {show(span)}")
+    if "spanId" not in span:  # snake_case (or broken) span: rename its fields once
+        span = camelize(span)
+    get = span.get
+    trace_id = get("traceId")
+    span_id = get("spanId")
+    parent = get("parentSpanId")
     if parent == "" or parent == "0000000000000000":
         parent = None  # a root span; some converters (Jaeger, Zipkin) write zeros
-    start = _uint(_get(span, "startTimeUnixNano", "start_time_unix_nano"), ".startTimeUnixNano")
-    end = _uint(_get(span, "endTimeUnixNano", "end_time_unix_nano"), ".endTimeUnixNano")
+    start = get("startTimeUnixNano")
+    if type(start) is not int or start < 0:
+        start = uint(start, ".startTimeUnixNano")
+    end = get("endTimeUnixNano")
+    if type(end) is not int or end < 0:
+        end = uint(end, ".endTimeUnixNano")
+    if not (
+        _is_id(trace_id, 16)
+        and _is_id(span_id, 8)
+        and (parent is None or _is_id(parent, 8))
+        and start <= INT64_MAX
+        and end <= INT64_MAX
+    ):
+        out.reject(index, _why_rejected(trace_id, span_id, parent, start, end))
+        return
+    name = get("name")
+    if type(name) is not str:
+        name = text(name, ".name")
+    trace_state = get("traceState")
+    if type(trace_state) is not str:
+        trace_state = text(trace_state, ".traceState")
+    kind = get("kind")
+    kind = KIND_NAMES[kind] if type(kind) is int and 0 <= kind < 6 else enum(kind, _KINDS, KIND_NAMES, ".kind")
+    status = get("status")
+    if status is None:
+        code, message = "UNSET", ""
+    else:
+        status = obj(status, ".status")
+        code = enum(status.get("code"), _STATUSES, STATUS_NAMES, ".status.code")
+        message = text(status.get("message"), ".status.message")
+    flags = get("flags")
+    events = get("events")
+    links = get("links")
+    dropped_attributes = get("droppedAttributesCount")
+    dropped_events = get("droppedEventsCount")
+    dropped_links = get("droppedLinksCount")
+    out.add(
+        trace_id.lower(),
+        span_id.lower(),
+        parent.lower() if parent is not None else None,
+        trace_state,
+        name,
+        kind,
+        code,
+        message,
+        start,
+        end,
+        0 if flags is None else uint(flags, ".flags"),
+        _attrs(get("attributes"), 0),
+        None if events is None else _events(events),
+        None if links is None else _links(links),
+        0 if dropped_attributes is None else uint(dropped_attributes, ".droppedAttributesCount"),
+        0 if dropped_events is None else uint(dropped_events, ".droppedEventsCount"),
+        0 if dropped_links is None else uint(dropped_links, ".droppedLinksCount"),
+    )
+
+
+def _is_id(value: Any, size: int) -> bool:
+    """A usable hex id of `size` bytes: the fast check; _id_problem() explains a failure."""
+    if type(value) is not str or len(value) != 2 * size:
+        return False
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return False
+    return len(raw) == size and raw != _ZEROS[size]
+
+
+def _why_rejected(trace_id: Any, span_id: Any, parent: Any, start: int, end: int) -> str:
     problem = (
         _id_problem(trace_id, 16, "trace_id", ".traceId")
         or _id_problem(span_id, 8, "span_id", ".spanId")
         or (_id_problem(parent, 8, "parent_span_id", ".parentSpanId") if parent is not None else None)
     )
-    if problem is None and (start > INT64_MAX or end > INT64_MAX):
-        which = "start_time_unix_nano" if start > INT64_MAX else "end_time_unix_nano"
-        problem = f"{which} is beyond year 2262 and cannot be stored"
     if problem is not None:
-        out.reject(index, problem)
-        return
-    status = _obj(span.get("status"), ".status")
-    out.add(
-        trace_id.lower(),
-        span_id.lower(),
-        parent.lower() if parent is not None else None,
-        _str(_get(span, "traceState", "trace_state"), ".traceState"),
-        _str(span.get("name"), ".name"),
-        _enum(span.get("kind"), _KINDS, KIND_NAMES, ".kind"),
-        _enum(status.get("code"), _STATUSES, STATUS_NAMES, ".status.code"),
-        _str(status.get("message"), ".status.message"),
-        start,
-        end,
-        _uint(span.get("flags"), ".flags"),
-        _attrs(span.get("attributes"), 0),
-        _events(span.get("events")),
-        _links(span.get("links")),
-        _uint(_get(span, "droppedAttributesCount", "dropped_attributes_count"), ".droppedAttributesCount"),
-        _uint(_get(span, "droppedEventsCount", "dropped_events_count"), ".droppedEventsCount"),
-        _uint(_get(span, "droppedLinksCount", "dropped_links_count"), ".droppedLinksCount"),
-    )
+        return problem
+    which = "start_time_unix_nano" if start > INT64_MAX else "end_time_unix_nano"
+    return f"{which} is beyond year 2262 and cannot be stored"
 
 
 def _id_problem(value: Any, size: int, name: str, path: str) -> str | None:
@@ -151,7 +204,7 @@ def _id_problem(value: Any, size: int, name: str, path: str) -> str | None:
     if type(value) is not str:
         if value is None:
             return f"{name} is missing"
-        raise _Bad(path, f"expected a hex string, got {_show(value)}")
+        raise Bad(path, f"expected a hex string, got {show(value)}")
     if len(value) != 2 * size:
         hint = " (OTLP/JSON ids are hex, not base64)" if len(value) == (size + 2) // 3 * 4 else ""
         return f"{name} must be {2 * size} hex characters, got {len(value)}{hint}"
@@ -161,7 +214,7 @@ def _id_problem(value: Any, size: int, name: str, path: str) -> str | None:
         return f"{name} must be hex, got {value!r}"
     if len(raw) != size:  # fromhex skips whitespace
         return f"{name} must be hex, got {value!r}"
-    if not any(raw):
+    if raw == _ZEROS[size]:
         return f"{name} must not be all zeros"
     return None
 
@@ -172,15 +225,15 @@ def _attrs(items: Any, depth: int, path: str = "", label: str = "attributes") ->
     if items is None:
         return out
     if type(items) is not list:
-        raise _Bad(f"{path}.{label}", f"expected a list of key/value objects, got {_show(items)}")
+        raise Bad(f"{path}.{label}", f"expected a list of key/value objects, got {show(items)}")
     for i, kv in enumerate(items):
         if type(kv) is not dict:
-            raise _Bad(f"{path}.{label}[{i}]", f"expected a key/value object, got {_show(kv)}")
+            raise Bad(f"{path}.{label}[{i}]", f"expected a key/value object, got {show(kv)}")
         key = kv.get("key")
         value = kv.get("value")
         if type(key) is not str:
             if key is not None:
-                raise _Bad(f"{path}.{label}[{i}].key", f"expected a string, got {_show(key)}")
+                raise Bad(f"{path}.{label}[{i}].key", f"expected a string, got {show(key)}")
             key = ""
         if type(value) is dict:
             text = value.get("stringValue")
@@ -189,8 +242,8 @@ def _attrs(items: Any, depth: int, path: str = "", label: str = "attributes") ->
                 continue
         try:
             out[key] = _any(value, depth)
-        except _Bad as exc:
-            raise _Bad(f"{path}.{label}[{i}].value{exc.path}", exc.problem) from None
+        except Bad as exc:
+            raise Bad(f"{path}.{label}[{i}].value{exc.path}", exc.problem) from None
     return out
 
 
@@ -199,58 +252,59 @@ def _any(value: Any, depth: int) -> Any:
     if value is None:
         return None
     if type(value) is not dict:
-        raise _Bad("", f"expected an AnyValue object, got {_show(value)}")
+        raise Bad("", f"expected an AnyValue object, got {show(value)}")
     if depth > MAX_DEPTH:
-        raise _Bad("", f"values nested deeper than {MAX_DEPTH} levels")
+        raise Bad("", f"values nested deeper than {MAX_DEPTH} levels")
     for field, v in value.items():
-        tag = _ANY_FIELDS.get(field)
-        if tag is None or v is None:
+        known = _ANY_FIELDS.get(field)
+        if known is None or v is None:
             continue  # unknown field, or an explicit null (= unset)
+        tag, path = known
         if tag == "string":
-            return _str(v, f".{field}")
+            return text(v, path)
         if tag == "int":
-            return _int64(v, f".{field}")
+            return int64(v, path)
         if tag == "double":
-            return _double(v, f".{field}")
+            return double(v, path)
         if tag == "bool":
             if type(v) is not bool:
-                raise _Bad(f".{field}", f"expected true or false, got {_show(v)}")
+                raise Bad(path, f"expected true or false, got {show(v)}")
             return v
         if tag == "bytes":
-            return _base64(v, f".{field}")
-        values = _obj(v, f".{field}").get("values")
+            return base64_bytes(v, path)
+        values = obj(v, path).get("values")
         if tag == "array":
             if values is None:
                 return []
             if type(values) is not list:
-                raise _Bad(f".{field}.values", f"expected a list, got {_show(values)}")
+                raise Bad(f"{path}.values", f"expected a list, got {show(values)}")
             out = []
             for i, item in enumerate(values):
                 try:
                     out.append(_any(item, depth + 1))
-                except _Bad as exc:
-                    raise _Bad(f".{field}.values[{i}]{exc.path}", exc.problem) from None
+                except Bad as exc:
+                    raise Bad(f"{path}.values[{i}]{exc.path}", exc.problem) from None
             return out
-        return _attrs(values, depth + 1, f".{field}", "values")
+        return _attrs(values, depth + 1, path, "values")
     return None
 
 
 def _events(items: Any) -> list | None:
-    items = _list(items, ".events")
+    items = array(items, ".events")
     if not items:
         return None
     out = []
     for i, e in enumerate(items):
         try:
-            e = _obj(e, "")
+            e = obj(e, "")
             event = {
-                "name": _str(e.get("name"), ".name"),
-                "time_unix_nano": _uint(_get(e, "timeUnixNano", "time_unix_nano"), ".timeUnixNano"),
+                "name": text(e.get("name"), ".name"),
+                "time_unix_nano": uint(either(e, "timeUnixNano", "time_unix_nano"), ".timeUnixNano"),
                 "attributes": _attrs(e.get("attributes"), 0),
             }
-            dropped = _uint(_get(e, "droppedAttributesCount", "dropped_attributes_count"), ".droppedAttributesCount")
-        except _Bad as exc:
-            raise _Bad(f".events[{i}]{exc.path}", exc.problem) from None
+            dropped = uint(either(e, "droppedAttributesCount", "dropped_attributes_count"), ".droppedAttributesCount")
+        except Bad as exc:
+            raise Bad(f".events[{i}]{exc.path}", exc.problem) from None
         if dropped:
             event["dropped_attributes_count"] = dropped
         out.append(event)
@@ -258,140 +312,26 @@ def _events(items: Any) -> list | None:
 
 
 def _links(items: Any) -> list | None:
-    items = _list(items, ".links")
+    items = array(items, ".links")
     if not items:
         return None
     out = []
     for i, link in enumerate(items):
         try:
-            link = _obj(link, "")
+            link = obj(link, "")
             item = {
-                "trace_id": _str(_get(link, "traceId", "trace_id"), ".traceId").lower(),
-                "span_id": _str(_get(link, "spanId", "span_id"), ".spanId").lower(),
-                "trace_state": _str(_get(link, "traceState", "trace_state"), ".traceState"),
+                "trace_id": text(either(link, "traceId", "trace_id"), ".traceId").lower(),
+                "span_id": text(either(link, "spanId", "span_id"), ".spanId").lower(),
+                "trace_state": text(either(link, "traceState", "trace_state"), ".traceState"),
                 "attributes": _attrs(link.get("attributes"), 0),
             }
-            flags = _uint(link.get("flags"), ".flags")
-            dropped = _uint(_get(link, "droppedAttributesCount", "dropped_attributes_count"), ".droppedAttributesCount")
-        except _Bad as exc:
-            raise _Bad(f".links[{i}]{exc.path}", exc.problem) from None
+            flags = uint(link.get("flags"), ".flags")
+            dropped = uint(either(link, "droppedAttributesCount", "dropped_attributes_count"), ".droppedAttributesCount")
+        except Bad as exc:
+            raise Bad(f".links[{i}]{exc.path}", exc.problem) from None
         if flags:
             item["flags"] = flags
         if dropped:
             item["dropped_attributes_count"] = dropped
         out.append(item)
     return out
-
-
-# --- scalar readers: None (absent or null) means the proto3 default -------------------------
-
-
-def _get(d: dict, camel: str, snake: str) -> Any:
-    value = d.get(camel)
-    return d.get(snake) if value is None else value
-
-
-def _obj(value: Any, path: str) -> dict:
-    if value is None:
-        return {}
-    if type(value) is not dict:
-        raise _Bad(path, f"expected an object, got {_show(value)}")
-    return value
-
-
-def _list(value: Any, path: str) -> list:
-    if value is None:
-        return []
-    if type(value) is not list:
-        raise _Bad(path, f"expected a list, got {_show(value)}")
-    return value
-
-
-def _str(value: Any, path: str) -> str:
-    if value is None:
-        return ""
-    if type(value) is not str:
-        raise _Bad(path, f"expected a string, got {_show(value)}")
-    return value
-
-
-def _integer(value: Any, path: str, low: int, high: int, what: str) -> int:
-    """Integer from a JSON number or decimal string (proto3 JSON writes 64-bit ints as strings)."""
-    if value is None:
-        return 0
-    kind = type(value)
-    if kind is int:
-        number = value
-    elif kind is str and _is_decimal(value):
-        number = int(value)
-    elif kind is float and value.is_integer():
-        number = int(value)
-    else:
-        raise _Bad(path, f"expected {what}, got {_show(value)}")
-    if not low <= number <= high:
-        raise _Bad(path, f"{number} is out of range for {what}")
-    return number
-
-
-def _is_decimal(text: str) -> bool:
-    text = text.strip()
-    return (text[1:] if text[:1] in ("+", "-") else text).isdecimal()
-
-
-def _uint(value: Any, path: str) -> int:
-    if type(value) is int and 0 <= value <= UINT64_MAX:
-        return value  # the common case, without the generic checks
-    return _integer(value, path, 0, UINT64_MAX, "an unsigned 64-bit integer")
-
-
-def _int64(value: Any, path: str) -> int:
-    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
-        return value
-    return _integer(value, path, INT64_MIN, INT64_MAX, "a signed 64-bit integer")
-
-
-def _double(value: Any, path: str) -> float:
-    """Number, or a string: a decimal, "NaN", "Infinity" or "-Infinity" (proto3 JSON)."""
-    kind = type(value)
-    if kind is float:
-        return value
-    if kind is int or kind is str:
-        try:
-            return float(value)
-        except (ValueError, OverflowError):
-            pass
-    raise _Bad(path, f"expected a number, got {_show(value)}")
-
-
-def _base64(value: Any, path: str) -> str:
-    """Base64 in either alphabet, padded or not (proto3 JSON), normalised to standard padded."""
-    if type(value) is not str:
-        raise _Bad(path, f"expected a base64 string, got {_show(value)}")
-    text = value.replace("-", "+").replace("_", "/").rstrip("=")
-    text += "=" * (-len(text) % 4)
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Bad(path, f"expected a base64 string, got {_show(value)}") from None
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _enum(value: Any, names: dict[str, str], by_number: tuple[str, ...], path: str) -> str:
-    """Enum as a number (OTLP/JSON) or, leniently, its name; unknown numbers mean unset."""
-    if value is None:
-        return by_number[0]
-    if type(value) is int:
-        return by_number[value] if 0 <= value < len(by_number) else by_number[0]
-    if type(value) is str:
-        name = names.get(value.upper())
-        if name is not None:
-            return name
-        if value.isdecimal():
-            return _enum(int(value), names, by_number, path)
-    raise _Bad(path, f"expected one of {', '.join(by_number)} (or its number), got {_show(value)}")
-
-
-def _show(value: Any) -> str:
-    """A short rendering of an offending value for error messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
