@@ -1,0 +1,94 @@
+"""Reading many traces at once: which ids are known, which traces a filter selects, their spans.
+
+Background work (batch scoring, runs) handles thousands of traces; one query per trace would
+spend its time on per-query overhead. Each function here answers for a whole list in one or two
+queries, using trace_index for the time range of each trace so the spans scan stays narrow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from spanlake.query.span_rows import SPAN_SELECT, span_from_row
+from spanlake.query.traces import order_parents_first
+
+# Deterministic sampling by trace id: the first 60 bits of md5(trace_id) as an integer, which
+# DuckDB and Python (hashlib) compute identically. Keep a trace when it is below the threshold.
+SAMPLE_SQL = "('0x' || substr(md5({col}), 1, 15))::UBIGINT < ?"
+SAMPLE_SPACE = 16**15
+
+
+def _register_ids(cur: duckdb.DuckDBPyConnection, name: str, trace_ids: Sequence[str]) -> None:
+    cur.register(name, pa.table({"trace_id": pa.array(list(trace_ids), pa.string())}))
+
+
+def known_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, dt.datetime]:
+    """The ids the store has seen, with each trace's start time."""
+    if not trace_ids:
+        return {}
+    _register_ids(cur, "_ids_in", trace_ids)
+    try:
+        rows = cur.execute(
+            "SELECT t.trace_id, min(t.start_time) FROM trace_index t "
+            "WHERE t.trace_id IN (SELECT trace_id FROM _ids_in) GROUP BY t.trace_id"
+        ).fetchall()
+    finally:
+        cur.unregister("_ids_in")
+    return {trace_id: start for trace_id, start in rows}
+
+
+def traces_matching(
+    cur: duckdb.DuckDBPyConnection,
+    filter_sql: str,
+    filter_params: list[Any],
+    *,
+    limit: int,
+    sample_threshold: int | None = None,
+) -> list[tuple[str, dt.datetime]]:
+    """Newest `limit` traces with any span matching the filter (over alias `s`), optionally sampled."""
+    where, params = f"({filter_sql})", list(filter_params)
+    if sample_threshold is not None:
+        where += " AND " + SAMPLE_SQL.format(col="s.trace_id")
+        params.append(sample_threshold)
+    rows = cur.execute(
+        f"SELECT s.trace_id, min(s.start_time) AS t0 FROM spans s WHERE {where} "
+        "GROUP BY s.trace_id ORDER BY t0 DESC, s.trace_id LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [(trace_id, start) for trace_id, start in rows]
+
+
+def load_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Spans of many traces, each list ordered parents first; unknown ids are absent."""
+    if not trace_ids:
+        return {}
+    _register_ids(cur, "_load_ids", trace_ids)
+    try:
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE _load_ranges AS SELECT trace_id, min(start_time) AS lo, "
+            "max(end_time) AS hi FROM trace_index WHERE trace_id IN (SELECT trace_id FROM _load_ids) GROUP BY trace_id"
+        )
+    finally:
+        cur.unregister("_load_ids")
+    try:
+        lo, hi = cur.execute("SELECT min(lo), max(hi) FROM _load_ranges").fetchone()
+        if lo is None:
+            return {}
+        # The outer time bound lets zone maps skip row groups; the join keeps each trace's own range.
+        rows = cur.execute(
+            f"SELECT {SPAN_SELECT} FROM spans s JOIN _load_ranges r ON s.trace_id = r.trace_id "
+            "AND s.start_time BETWEEN r.lo AND r.hi WHERE s.start_time BETWEEN ? AND ? "
+            "ORDER BY s.trace_id, s.start_time, s.span_id",
+            [lo, hi],
+        ).fetchall()
+    finally:
+        cur.execute("DROP TABLE IF EXISTS _load_ranges")
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(span_from_row(row))
+    return {trace_id: order_parents_first(spans) for trace_id, spans in grouped.items()}

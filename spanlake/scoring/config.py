@@ -1,0 +1,135 @@
+"""Scoring configuration: the `scorers:` list and the `scoring:` engine knobs of the config file.
+
+```yaml
+scorers:
+  - name: helpfulness          # what scores are called; unique
+    type: llm_judge            # a registered type, or python with params.callable: module:callable
+    concurrency: 16            # calls in flight for this scorer (default: the type's)
+    max_attempts: 4            # tries per trace when errors are transient (timeouts, 429, 5xx)
+    timeout_s: 60              # per try, for async scorers
+    params: {model: gpt-4o-mini, base_url: https://api.openai.com/v1, api_key_env: OPENAI_API_KEY}
+scoring:
+  max_batches: 2               # batches this server runs at once
+  lease_seconds: 30            # a dead replica's batch is taken over after this
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from spanlake.scoring.base import ScorerConfigError
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
+MODULE_CALLABLE_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """One entry of `scorers:`."""
+
+    name: str
+    type: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    concurrency: int | None = None  # None: the type's default
+    max_attempts: int = 4
+    timeout_s: float = 60.0
+
+    def validate(self, where: str) -> None:
+        if not NAME_RE.match(self.name):
+            raise ScorerConfigError(f"{where}.name: {self.name!r} must be 1-128 letters, digits, '_', '-' or '.'")
+        if self.concurrency is not None and not 1 <= self.concurrency <= 1024:
+            raise ScorerConfigError(f"{where}.concurrency: must be 1..1024, got {self.concurrency}")
+        if not 1 <= self.max_attempts <= 20:
+            raise ScorerConfigError(f"{where}.max_attempts: must be 1..20, got {self.max_attempts}")
+        if not 0 < self.timeout_s <= 3600:
+            raise ScorerConfigError(f"{where}.timeout_s: must be in (0, 3600], got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The `scoring:` section: how batches are run."""
+
+    max_batches: int = 2
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    chunk_traces: int = 500  # traces loaded per spans query
+    flush_scores: int = 1000  # scores written per transaction, at most
+    flush_seconds: float = 0.25  # longest a finished score waits for its transaction
+    drain_seconds: float = 10.0  # on shutdown, how long scorers in flight may finish
+
+    def validate(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ScorerConfigError(f"scoring.{f.name}: must be > 0, got {getattr(self, f.name)}")
+        if self.lease_seconds < 3 * self.poll_seconds:
+            raise ScorerConfigError(f"scoring.lease_seconds: must be at least 3 x poll_seconds, got {self.lease_seconds}")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    scorers: tuple[ScorerConfig, ...] = ()
+    engine: EngineConfig = EngineConfig()
+
+    @classmethod
+    def from_sections(cls, sections: Mapping[str, Any]) -> "ScoringConfig":
+        """Build from the config file's unknown top-level keys (`settings.sections`)."""
+        raw_list = sections.get("scorers") or []
+        if not isinstance(raw_list, list):
+            raise ScorerConfigError(f"scorers: expected a list of scorer declarations, got {type(raw_list).__name__}")
+        scorers = tuple(_scorer(raw, f"scorers[{i}]") for i, raw in enumerate(raw_list))
+        seen: set[str] = set()
+        for i, sc in enumerate(scorers):
+            if sc.name in seen:
+                raise ScorerConfigError(f"scorers[{i}].name: {sc.name!r} is declared twice")
+            seen.add(sc.name)
+        engine_raw = sections.get("scoring") or {}
+        if not isinstance(engine_raw, Mapping):
+            raise ScorerConfigError("scoring: expected a mapping of engine settings")
+        known = {f.name for f in fields(EngineConfig)}
+        unknown = set(engine_raw) - known
+        if unknown:
+            raise ScorerConfigError(f"scoring.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
+        try:
+            engine = EngineConfig(**{k: type(getattr(EngineConfig, k))(v) for k, v in engine_raw.items()})
+        except (TypeError, ValueError) as exc:
+            raise ScorerConfigError(f"scoring: {exc}") from None
+        config = cls(scorers, engine)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        for i, sc in enumerate(self.scorers):
+            sc.validate(f"scorers[{i}]")
+        self.engine.validate()
+
+
+def _scorer(raw: Any, where: str) -> ScorerConfig:
+    if not isinstance(raw, Mapping):
+        raise ScorerConfigError(f"{where}: expected a mapping with name, type and params")
+    known = {f.name for f in fields(ScorerConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ScorerConfigError(f"{where}.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
+    for key in ("name", "type"):
+        if not isinstance(raw.get(key), str) or not raw.get(key):
+            raise ScorerConfigError(f"{where}.{key}: required, a string")
+    params = raw.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ScorerConfigError(f"{where}.params: expected a mapping")
+    try:
+        return ScorerConfig(
+            name=raw["name"],
+            type=raw["type"],
+            params=dict(params),
+            description=raw.get("description"),
+            concurrency=None if raw.get("concurrency") is None else int(raw["concurrency"]),
+            max_attempts=int(raw.get("max_attempts", 4)),
+            timeout_s=float(raw.get("timeout_s", 60.0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ScorerConfigError(f"{where}: {exc}") from None
