@@ -15,12 +15,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from spanlake.ingest.decode import DecodeError, Decoded, decode_json, decode_message, decode_protobuf
+from spanlake.ingest.semconv import LLM_COLUMNS
 from spanlake.store.schema import SPAN_SCHEMA
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -413,6 +416,19 @@ def llm(attributes: dict[str, Any]) -> dict[str, Any]:
     return {key: row[key] for key in LLM_NONE}
 
 
+def test_llm_columns_sit_where_the_row_tuple_puts_them() -> None:
+    names = SPAN_SCHEMA.names
+    start = names.index("span_type")
+    assert tuple(names[start : start + len(LLM_COLUMNS)]) == LLM_COLUMNS
+    assert names[start - 3 : start] == ["service_name", "scope_name", "scope_version"]
+
+
+def test_structured_input_value_becomes_json_text() -> None:
+    got = llm({"input.value": {"question": "q", "k": 3}, "output.value": ["a", "b"]})
+    assert json.loads(got["input"]) == {"question": "q", "k": 3}
+    assert json.loads(got["output"]) == ["a", "b"]
+
+
 def test_plain_span_has_no_llm_fields() -> None:
     assert llm({"http.method": "GET"}) == LLM_NONE
 
@@ -777,6 +793,42 @@ def test_decoded_pickles_for_process_pools() -> None:
     assert copy.spans.equals(decoded.spans) and copy.rejected == 1 and copy.error_message == decoded.error_message
     error = pickle.loads(pickle.dumps(DecodeError("x")))
     assert isinstance(error, DecodeError) and str(error) == "x"
+
+
+# --- properties ----------------------------------------------------------------------------
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+_scalars = (
+    _text
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.binary(max_size=10)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _as_json(value: Any) -> Any:
+    """What the attributes column should hold for a value: bytes as base64 text."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=150, deadline=None)
+@given(attributes=st.dictionaries(_text, _values, max_size=6), name=_text)
+def test_any_attribute_values_round_trip_through_both_encodings(attributes: dict[str, Any], name: str) -> None:
+    row = one(make_span(name=name, attributes=attributes))
+    assert row["name"] == name
+    assert json.loads(row["attributes"]) == _as_json(attributes)
 
 
 # --- robustness: nothing but DecodeError, whatever the bytes -------------------------------

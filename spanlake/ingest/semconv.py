@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-# Output column order of map_llm_fields(); decode.py relies on it.
+# Output column order of map_llm_fields(): the order of these columns in SPAN_SCHEMA,
+# which spanrows.py relies on (tests/test_decode.py checks it).
 LLM_COLUMNS: tuple[str, ...] = (
     "span_type",
     "model",
