@@ -1,0 +1,273 @@
+"""`spanlake datasets list | export | import`: a client of a running server's HTTP API.
+
+Big files move in pieces: exports stream to disk (a temporary file renamed when complete, so a
+failed export leaves no partial file), and imports of many rows are split into chunks that the
+server first validates all together (`dry_run`) before any is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from spanlake.cli import CommandError
+
+DEFAULT_URL = "http://127.0.0.1:4318"
+EXPORT_FORMATS = ("jsonl", "csv", "openai", "parquet")
+IMPORT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
+_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+CHUNK_ROWS = 5000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=os.environ.get("SPANLAKE_URL", DEFAULT_URL),
+                        help=f"server base URL (env SPANLAKE_URL, default {DEFAULT_URL})")
+    common.add_argument("--api-key", default=os.environ.get("SPANLAKE_API_KEY"), help="API key (env SPANLAKE_API_KEY)")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser = subparsers.add_parser("datasets", help="list, export and import datasets of a running server")
+    sub = parser.add_subparsers(dest="datasets_command", metavar="COMMAND", required=True)
+
+    ls = sub.add_parser("list", parents=[common], help="list datasets with their item counts")
+    ls.add_argument("--search", help="only names containing this text")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.set_defaults(func=cmd_list)
+
+    ex = sub.add_parser("export", parents=[common], help="download a dataset to a file")
+    ex.add_argument("name", help="dataset name or id")
+    ex.add_argument("--format", "-f", choices=EXPORT_FORMATS, default="jsonl")
+    ex.add_argument("-o", "--output", help="file to write ('-' for stdout; default: the dataset name + format)")
+    ex.add_argument("--as-of", help="ISO-8601 instant: export the dataset as it was then")
+    ex.set_defaults(func=cmd_export)
+
+    im = sub.add_parser("import", parents=[common], help="add the rows of a JSON, JSONL or CSV file as items")
+    im.add_argument("name", help="dataset name or id (created when missing, unless --no-create)")
+    im.add_argument("file", help="the file; its format comes from the extension or --format")
+    im.add_argument("--format", choices=tuple(IMPORT_TYPES), help="json (an array), jsonl or csv")
+    im.add_argument("--no-create", action="store_true", help="fail if the dataset does not exist")
+    im.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows per request (default {CHUNK_ROWS})")
+    im.set_defaults(func=cmd_import)
+
+
+class Client:
+    """Thin HTTP client turning every failure into a one-line CommandError."""
+
+    def __init__(self, args: argparse.Namespace):
+        headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+        self.url = args.url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(600, connect=10))
+
+    def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CommandError(f"cannot reach spanlake at {self.url} ({exc}); is `spanlake serve` running?") from None
+        if resp.status_code not in ok:
+            raise CommandError(describe_error(resp))
+        return resp
+
+
+def describe_error(resp: httpx.Response) -> str:
+    try:
+        error = resp.json()["error"]
+        message = error["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"server answered {resp.status_code}: {resp.text[:200]}"
+    rows = error.get("rows") or []
+    details = "; ".join(f"row {r['row']}: {r['reason']}" for r in rows[:10])
+    return f"{message}" + (f" [{details}]" if len(rows) > 1 else "")
+
+
+def _dataset_path(name: str) -> str:
+    return "/api/datasets/" + quote(name, safe="")
+
+
+def _progress(args: argparse.Namespace, *columns: Any) -> Progress:
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), *columns, console=console, transient=True,
+                    disable=args.quiet or not console.is_terminal)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client = Client(args)
+    rows: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 1000}
+    if args.search:
+        params["search"] = args.search
+    while True:
+        page = client.request("GET", "/api/datasets", params=params).json()
+        rows.extend(page["items"])
+        if not page["next_cursor"]:
+            break
+        params["cursor"] = page["next_cursor"]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if not rows:
+        print("no datasets", file=sys.stderr)
+        return 0
+    if not sys.stdout.isatty():  # scripts get whole values, tab-separated, never truncated
+        for row in rows:
+            print("\t".join([row["name"], str(row["item_count"]), row["updated_at"], row["id"]]))
+        return 0
+    table = Table("name", "items", "updated", "id", box=None)
+    for row in rows:
+        table.add_row(row["name"], str(row["item_count"]), row["updated_at"], row["id"])
+    Console().print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    client = Client(args)
+    params = {"format": args.format, **({"as_of": args.as_of} if args.as_of else {})}
+    path = _dataset_path(args.name) + "/export"
+    try:
+        with client.http.stream("GET", path, params=params) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                raise CommandError(describe_error(resp))
+            total_items = resp.headers.get("x-spanlake-item-count", "?")
+            if args.output == "-":
+                for chunk in resp.iter_bytes():
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                return 0
+            target = Path(args.output or _download_name(resp, args.name, args.format))
+            partial = target.with_name(target.name + ".partial")
+            written = 0
+            with _progress(args, DownloadColumn(), TransferSpeedColumn()) as progress, partial.open("wb") as out:
+                task = progress.add_task(f"exporting {args.name}", total=None)
+                for chunk in resp.iter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+                    progress.update(task, completed=written)
+            partial.replace(target)
+    except httpx.HTTPError as exc:
+        raise CommandError(f"export from {client.url} failed ({exc})") from None
+    print(f"exported {total_items} items of {args.name} to {target} ({written} bytes)", file=sys.stderr)
+    return 0
+
+
+def _download_name(resp: httpx.Response, name: str, fmt: str) -> str:
+    disposition = resp.headers.get("content-disposition", "")
+    if 'filename="' in disposition:
+        return disposition.split('filename="', 1)[1].split('"', 1)[0]
+    return f"dataset.{fmt}"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.chunk_rows < 1:
+        raise CommandError("--chunk-rows must be at least 1")
+    source = Path(args.file)
+    fmt = args.format or _EXTENSIONS.get(source.suffix.lower())
+    if fmt is None:
+        raise CommandError(f"cannot tell the format of {source.name}; name it .json, .jsonl or .csv, or pass --format")
+    try:
+        content = source.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {source}: {exc.strerror}") from None
+    chunks = list(split_rows(fmt, content, args.chunk_rows))
+    client = Client(args)
+    dataset = _ensure_dataset(client, args.name, create=not args.no_create)
+    path = _dataset_path(dataset["id"]) + "/import"
+    headers = {"content-type": IMPORT_TYPES[fmt]}
+    if len(chunks) > 1:  # all or nothing across chunks: validate every one before writing any
+        problems: list[str] = []
+        for body, rows in chunks:
+            resp = client.request("POST", path, ok=(200, 422), params={"dry_run": "true"}, content=body, headers=headers)
+            if resp.status_code == 422:
+                problems += [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.json()["error"]["rows"]]
+        if problems:
+            raise CommandError(f"{len(problems)} invalid rows, nothing imported: " + "; ".join(problems[:10]))
+    imported = 0
+    total = sum(len(rows) for _, rows in chunks)
+    with _progress(args, BarColumn(), TextColumn("{task.completed}/{task.total} rows"), TimeRemainingColumn()) as progress:
+        task = progress.add_task(f"importing into {dataset['name']}", total=total)
+        for body, rows in chunks:
+            resp = client.request("POST", path, ok=(201, 422), content=body, headers=headers)
+            if resp.status_code == 422:
+                bad = [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.json()["error"]["rows"]]
+                raise CommandError(f"{len(bad)} invalid rows ({imported} rows imported before): " + "; ".join(bad[:10]))
+            imported += resp.json()["imported"]
+            progress.update(task, completed=imported)
+    print(f"imported {imported} items into {dataset['name']}", file=sys.stderr)
+    return 0
+
+
+def _ensure_dataset(client: Client, name: str, *, create: bool) -> dict[str, Any]:
+    resp = client.request("GET", _dataset_path(name), ok=(200, 404))
+    if resp.status_code == 200:
+        return resp.json()
+    if not create:
+        raise CommandError(f"dataset {name!r} not found (leave out --no-create to create it)")
+    created = client.request("POST", "/api/datasets", ok=(201,), json={"name": name}).json()
+    print(f"created dataset {name}", file=sys.stderr)
+    return created
+
+
+Chunk = tuple[bytes, list[int]]  # (request body, original row number of each row in it)
+
+
+def split_rows(fmt: str, content: bytes, chunk_rows: int) -> Iterator[Chunk]:
+    """Cut a file into request bodies of at most `chunk_rows` rows, remembering row numbers.
+
+    Row numbers follow the server's: array element, JSONL line, CSV record after the header.
+    A file that fits in one chunk is sent byte for byte.
+    """
+    if fmt == "json":
+        try:
+            doc = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CommandError(f"the file is not valid JSON: {exc}") from None
+        if not isinstance(doc, list):
+            raise CommandError("a .json import must hold an array of items; use .jsonl for one item per line")
+        if len(doc) <= chunk_rows:
+            yield content, list(range(1, len(doc) + 1))
+            return
+        for start in range(0, len(doc), chunk_rows):
+            part = doc[start : start + chunk_rows]
+            yield json.dumps(part).encode(), list(range(start + 1, start + len(part) + 1))
+    elif fmt == "jsonl":
+        lines = [(n, line) for n, line in enumerate(content.split(b"\n"), 1) if line.strip()]
+        for start in range(0, max(len(lines), 1), chunk_rows):
+            part = lines[start : start + chunk_rows]
+            yield b"\n".join(line for _, line in part), [n for n, _ in part]
+    else:
+        yield from _split_csv(content, chunk_rows)
+
+
+def _split_csv(content: bytes, chunk_rows: int) -> Iterator[Chunk]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"the file is not UTF-8 text: {exc}") from None
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise CommandError(f"the CSV file cannot be read: {exc}") from None
+    if not records:
+        raise CommandError("the CSV file is empty")
+    header, body = records[0], [r for r in records[1:] if any(c.strip() for c in r)]
+    if len(body) <= chunk_rows:
+        yield content, list(range(1, len(body) + 1))
+        return
+    for start in range(0, len(body), chunk_rows):
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(body[start : start + chunk_rows])
+        yield buf.getvalue().encode(), list(range(start + 1, start + len(body[start : start + chunk_rows]) + 1))

@@ -1,0 +1,54 @@
+"""Errors of the datasets domain; each carries the HTTP status and stable code it maps to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DatasetError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class Invalid(DatasetError):
+    """The request names a value we cannot use; the message names the field and what was expected."""
+
+
+class NotFound(DatasetError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DatasetError):
+    status = 409
+    code = "conflict"
+
+
+class RowsInvalid(DatasetError):
+    """Some rows of an import (or an items list) are unusable; nothing was written.
+
+    `rows` lists `{"row": n, "reason": ...}` (1-based), at most MAX_REPORTED of them.
+    """
+
+    status = 422
+    code = "invalid_rows"
+    MAX_REPORTED = 100
+
+    def __init__(self, rows: list[dict[str, Any]], total_rows: int):
+        shown = rows[: self.MAX_REPORTED]
+        first = shown[0]
+        message = (
+            f"{len(rows)} of {total_rows} rows are invalid, nothing was imported; "
+            f"first: row {first['row']}: {first['reason']}"
+        )
+        super().__init__(message, rows=shown, invalid_count=len(rows))
+
+
+class Unsupported(DatasetError):
+    status = 415
+    code = "unsupported_media_type"

@@ -1,0 +1,210 @@
+"""Exports streamed in chunks: jsonl, csv, openai (chat fine-tuning) and parquet.
+
+An `Export` keeps the state between chunks (the instant it reads, the last key, the Parquet
+writer). Its `start` and `next_chunk` take a read cursor and are meant to run on the store's read
+pool (`await store.read(export.next_chunk)`), so both the query and the encoding of a chunk stay
+off the event loop, and memory holds one chunk at a time whatever the dataset's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spanlake.datasets import openai_format
+from spanlake.datasets.errors import Invalid
+from spanlake.store import dataset_export
+
+
+@dataclass(frozen=True)
+class Format:
+    media_type: str
+    extension: str
+
+
+FORMATS = {
+    "jsonl": Format("application/x-ndjson", "jsonl"),
+    "csv": Format("text/csv; charset=utf-8", "csv"),
+    "openai": Format("application/x-ndjson", "openai.jsonl"),
+    "parquet": Format("application/vnd.apache.parquet", "parquet"),
+}
+CHUNK_ROWS = 10_000
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("input", pa.string()),  # text, or JSON text when not a string
+        ("expected_output", pa.string()),
+        ("metadata", pa.string()),  # JSON text of an object
+        ("topic", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("source_trace_id", pa.string()),
+        ("source_span_id", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def parse_format(value: str | None) -> str:
+    fmt = (value or "jsonl").lower()
+    if fmt not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}, got {value!r}")
+    return fmt
+
+
+def filename(dataset_name: str, fmt: str) -> str:
+    """A file name safe in any Content-Disposition and file system: no path characters survive."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("._-")[:100] or "dataset"
+    return f"{stem}.{FORMATS[fmt].extension}"
+
+
+class _Sink:
+    """A write-only file for pyarrow that hands back what was written since the last `take`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._pos = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._pos  # pyarrow records row-group offsets from this, not from a seek
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def csv_tags(tags: list[str] | None) -> str:
+    """Comma-separated when that reads back the same, else a JSON array."""
+    tags = tags or []
+    if any("," in t or t != t.strip() for t in tags) or (tags and tags[0].startswith("[")):
+        return json.dumps(tags, ensure_ascii=False)
+    return ",".join(tags)
+
+
+class Export:
+    def __init__(self, dataset_id: str, fmt: str, as_of: dt.datetime | None, chunk_rows: int = CHUNK_ROWS):
+        self.dataset_id = dataset_id
+        self.fmt = fmt
+        self.as_of = as_of
+        self.chunk_rows = chunk_rows
+        self.info: dict[str, Any] = {}
+        self._after: list[Any] | None = None
+        self._done = False
+        self._metadata_keys: list[str] = []
+        self._sink: _Sink | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def start(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        """Fix the instant read and count the items; returns {"as_of", "total", "incomplete"}."""
+        self.info = dataset_export.snapshot(cur, self.dataset_id, self.as_of)
+        self.as_of = self.info["as_of"]
+        if self.fmt == "csv":
+            self._metadata_keys = dataset_export.metadata_keys(cur, self.dataset_id, self.as_of)
+        return self.info
+
+    def next_chunk(self, cur: duckdb.DuckDBPyConnection) -> bytes | None:
+        """The next bytes of the file, or None at the end."""
+        if self._done:
+            return None
+        return getattr(self, f"_{self.fmt}")(cur)
+
+    def _fetch_arrow(self, cur: duckdb.DuckDBPyConnection, **kwargs: Any) -> pa.Table:
+        table, last = dataset_export.arrow_chunk(
+            cur, self.dataset_id, self.as_of, self._after, self.chunk_rows, **kwargs
+        )
+        self._after = last
+        if table.num_rows < self.chunk_rows:
+            self._done = True
+        return table
+
+    def _jsonl(self, cur: duckdb.DuckDBPyConnection) -> bytes:
+        lines, last = dataset_export.json_lines(cur, self.dataset_id, self.as_of, self._after, self.chunk_rows)
+        self._after = last
+        if len(lines) < self.chunk_rows:
+            self._done = True
+        return ("\n".join(lines) + "\n").encode() if lines else b""
+
+    def _openai(self, cur: duckdb.DuckDBPyConnection) -> bytes:
+        table = self._fetch_arrow(cur, text_values=False)
+        out = []
+        for raw_in, raw_out in zip(table.column("input").to_pylist(), table.column("expected_output").to_pylist()):
+            ex = openai_format.example(
+                None if raw_in is None else json.loads(raw_in), None if raw_out is None else json.loads(raw_out)
+            )
+            if ex is not None:
+                out.append(json.dumps(ex, ensure_ascii=False))
+        return ("\n".join(out) + "\n").encode() if out else b""
+
+    def _csv(self, cur: duckdb.DuckDBPyConnection) -> bytes:
+        first = self._after is None
+        table = self._fetch_arrow(cur, text_values=True, metadata_columns=self._metadata_keys)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if first:
+            writer.writerow(table.column_names)
+        cols = table.to_pydict()
+        tag_index = table.column_names.index("tags")
+        time_index = {table.column_names.index("created_at"), table.column_names.index("updated_at")}
+        for row in zip(*cols.values()):
+            cells = list(row)
+            cells[tag_index] = csv_tags(cells[tag_index])
+            for i in time_index:
+                cells[i] = _iso(cells[i])
+            writer.writerow(cells)
+        return buf.getvalue().encode()
+
+    def _parquet(self, cur: duckdb.DuckDBPyConnection) -> bytes:
+        if self._writer is None:
+            self._sink = _Sink()
+            self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), PARQUET_SCHEMA)
+        table = self._fetch_arrow(cur, text_values=True)
+        if table.num_rows:
+            self._writer.write_table(table.cast(PARQUET_SCHEMA))
+        if self._done:
+            self._writer.close()
+        assert self._sink is not None
+        return self._sink.take()
+
+    def close(self) -> None:
+        """Release the Parquet writer of an export abandoned midway (the client went away)."""
+        if self._writer is not None and not self._done:
+            self._done = True
+            try:
+                self._writer.close()
+            except Exception:  # nothing to save: the client is gone
+                pass

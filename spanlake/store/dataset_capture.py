@@ -1,0 +1,253 @@
+"""Capturing spans into a dataset in bulk: one INSERT ... SELECT from a relation of spans.
+
+`capture_spans` is the core, shared by the capture API and the capture rules: the rules call it
+inside the ingest transaction on the just-committed `_new_spans` relation (see store/writer.py),
+the API on the stored spans it selected. Dedup is by (dataset, source trace id, source span id)
+among current items, checked inside the caller's write transaction, so capturing a span twice
+yields one item.
+
+Why capture API selection is split from the insert: finding spans by filter can scan the whole
+spans table; doing it on a read cursor (`find_*`) keeps that scan off the single writer thread,
+whose transaction then only touches the few spans picked (`capture_span_keys`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from spanlake.store.datasets import advance_clock
+from spanlake.store.ids import uuid7_batch
+
+# Span columns a captured value may come from, by how their value becomes JSON.
+TEXT_COLUMNS = frozenset(
+    {"input", "output", "name", "model", "status", "status_message", "kind", "service_name", "scope_name",
+     "session_id", "user_id", "span_type", "trace_id", "span_id", "parent_span_id"}
+)
+NUMBER_COLUMNS = frozenset({"duration_ms", "input_tokens", "output_tokens", "total_tokens"})
+JSON_COLUMNS = frozenset({"attributes", "resource_attributes", "scope_attributes", "events", "links"})
+
+_ONE_US = dt.timedelta(microseconds=1)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_MATCHES = "_capture_matches"
+_SOURCE = "_capture_source"
+
+Frag = tuple[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class SpanField:
+    """Where a captured value comes from: a span column, or one key inside a JSON column."""
+
+    column: str
+    key: str | None = None  # only for JSON_COLUMNS, e.g. ("attributes", "llm.prompt")
+
+    def sql(self, alias: str = "s") -> Frag:
+        """JSON-typed SQL for the value. Text that is JSON of an object or array (chat messages,
+        tool arguments) is kept structured; any other text becomes a JSON string."""
+        col = f"{alias}.{self.column}"
+        if self.column in TEXT_COLUMNS:
+            return _text_to_json(col, [])
+        if self.column in NUMBER_COLUMNS:
+            return f"to_json({col})", []
+        if self.column in JSON_COLUMNS:
+            if self.key is None:
+                return f"({col})::JSON", []
+            ptr = "/" + self.key.replace("~", "~0").replace("/", "~1")  # JSON Pointer, RFC 6901
+            text_sql, text_params = _text_to_json(f"json_extract_string({col}, ?)", [ptr])
+            return (
+                f"(CASE WHEN json_type({col}, ?) = 'VARCHAR' THEN {text_sql} ELSE json_extract({col}, ?) END)",
+                [ptr, *text_params, ptr],
+            )
+        raise ValueError(f"span field {self.column!r} cannot be captured")
+
+
+def _text_to_json(expr: str, params: list[Any]) -> Frag:
+    sql = (
+        f"(CASE WHEN {expr} IS NULL THEN NULL "
+        f"WHEN json_valid({expr}) AND json_type(({expr})::JSON) IN ('OBJECT', 'ARRAY') THEN ({expr})::JSON "
+        f"ELSE to_json({expr}) END)"
+    )
+    return sql, params * 5
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """What a captured item holds besides the source ids. `metadata` is JSON text of an object."""
+
+    input_field: SpanField = SpanField("input")
+    expected_output_field: SpanField | None = SpanField("output")
+    topic: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: str = "{}"
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    matched: int  # spans the selection found
+    captured: int  # items created
+
+    @property
+    def duplicates(self) -> int:
+        """Matched spans that already had a current item in the dataset."""
+        return self.matched - self.captured
+
+
+def capture_spans(
+    cur: duckdb.DuckDBPyConnection,
+    dataset_id: str,
+    relation: str,
+    *,
+    where: str = "true",
+    params: Sequence[Any] = (),
+    options: CaptureOptions = CaptureOptions(),
+) -> CaptureResult:
+    """Create one item per span of `relation` (alias `s`) matching `where`, skipping spans already captured.
+
+    `relation` is a table or view name with the spans columns and one row per span (the `spans`
+    table and the writer's `_new_spans` both qualify). `where` is a boolean SQL expression over
+    `s` with `?` placeholders bound to `params`, e.g. a `compile_filter(...)` result. Runs in the
+    caller's transaction; items of one call share their change instant (one dataset version).
+    """
+    if not _IDENT.match(relation):
+        raise ValueError(f"relation must be a plain table or view name, got {relation!r}")
+    input_sql, input_params = options.input_field.sql()
+    if options.expected_output_field is not None:
+        expected_sql, expected_params = options.expected_output_field.sql()
+    else:
+        expected_sql, expected_params = "NULL::JSON", []
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_MATCHES} AS
+        SELECT s.trace_id, s.span_id, s.start_time,
+               {input_sql} AS input, {expected_sql} AS expected_output,
+               EXISTS (
+                   SELECT 1 FROM dataset_items d
+                   WHERE d.dataset_id = ? AND d.valid_to IS NULL
+                     AND d.source_span_id = s.span_id AND d.source_trace_id = s.trace_id
+               ) AS dup
+        FROM {relation} s
+        WHERE {where}
+        """,
+        [*input_params, *expected_params, dataset_id, *params],
+    )
+    try:
+        matched, new = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT dup) FROM {_MATCHES}").fetchone()
+        if new:
+            _insert_matches(cur, dataset_id, int(new), options)
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {_MATCHES}")
+    return CaptureResult(int(matched), int(new))
+
+
+def _insert_matches(cur: duckdb.DuckDBPyConnection, dataset_id: str, count: int, options: CaptureOptions) -> None:
+    now = advance_clock(cur, dataset_id)
+    # Python-made, time-ordered ids numbered in span start order, so items list in the order
+    # their spans ran.
+    ids = pa.table({"rn": pa.array(range(1, count + 1), pa.int64()), "id": uuid7_batch(count)})
+    cur.register("_capture_ids", ids)
+    try:
+        cur.execute(
+            f"""
+            INSERT INTO dataset_items
+            SELECT k.id, ?, m.input, m.expected_output, ?::JSON, ?, ?::VARCHAR[], m.trace_id, m.span_id,
+                   ?, ?, NULL, 'added'
+            FROM (
+                SELECT *, row_number() OVER (ORDER BY start_time, trace_id, span_id) AS rn
+                FROM {_MATCHES} WHERE NOT dup
+            ) m
+            JOIN _capture_ids k ON k.rn = m.rn
+            """,
+            [dataset_id, options.metadata, options.topic, list(options.tags), now, now],
+        )
+    finally:
+        cur.unregister("_capture_ids")
+
+
+# Selection for the capture API, on a read cursor. A key is (trace_id, span_id, start_time).
+
+SpanKey = tuple[str, str, Any]
+
+
+def find_spans_by_ids(cur: duckdb.DuckDBPyConnection, span_ids: Sequence[str]) -> list[SpanKey]:
+    return cur.execute(
+        "SELECT trace_id, span_id, start_time FROM spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(span_ids)],
+    ).fetchall()
+
+
+def find_trace_spans(
+    cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str], where: str | None, params: Sequence[Any] = ()
+) -> tuple[list[SpanKey], set[str]]:
+    """Spans of these traces matching `where` (over alias `s`), or their top-level spans when None.
+
+    Top-level: no parent, or a parent the store does not hold. Returns (keys, known trace ids).
+    """
+    bounds = cur.execute(
+        "SELECT trace_id, min(start_time), max(end_time) FROM trace_index "
+        "WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY trace_id",
+        [list(trace_ids)],
+    ).fetchall()
+    known = {b[0] for b in bounds}
+    if not known:
+        return [], known
+    # Python datetimes hold microseconds and the columns nanoseconds: widen by one microsecond.
+    lo, hi = min(b[1] for b in bounds) - _ONE_US, max(b[2] for b in bounds) + _ONE_US
+    if where is None:
+        where = (
+            "(coalesce(s.parent_span_id, '') = '' OR NOT EXISTS (SELECT 1 FROM spans p "
+            "WHERE p.start_time BETWEEN ? AND ? AND p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))"
+        )
+        params = [lo, hi]
+    keys = cur.execute(
+        f"SELECT s.trace_id, s.span_id, s.start_time FROM spans s "
+        f"WHERE s.start_time BETWEEN ? AND ? AND s.trace_id IN (SELECT unnest(?::VARCHAR[])) AND {where}",
+        [lo, hi, sorted(known), *params],
+    ).fetchall()
+    return keys, known
+
+
+def find_spans_by_filter(
+    cur: duckdb.DuckDBPyConnection, where: str, params: Sequence[Any], limit: int
+) -> list[SpanKey]:
+    """The `limit` most recent stored spans matching `where` (over alias `s`)."""
+    return cur.execute(
+        f"SELECT s.trace_id, s.span_id, s.start_time FROM spans s WHERE {where} "
+        "ORDER BY s.start_time DESC, s.span_id LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+
+
+def capture_span_keys(
+    cur: duckdb.DuckDBPyConnection, dataset_id: str, keys: Sequence[SpanKey], options: CaptureOptions
+) -> CaptureResult:
+    """Capture the stored spans with these keys (from a `find_*`); the write half of the API path."""
+    if not keys:
+        return CaptureResult(0, 0)
+    table = pa.table({"trace_id": [k[0] for k in keys], "span_id": [k[1] for k in keys]})
+    lo, hi = min(k[2] for k in keys) - _ONE_US, max(k[2] for k in keys) + _ONE_US  # ns columns, µs datetimes
+    cur.register("_capture_keys", table)
+    try:
+        # start_time bounds let zone maps skip row groups; the semi join picks the exact spans.
+        cur.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {_SOURCE} AS
+            SELECT s.* FROM spans s
+            SEMI JOIN (SELECT DISTINCT trace_id, span_id FROM _capture_keys) k
+                ON k.trace_id = s.trace_id AND k.span_id = s.span_id
+            WHERE s.start_time BETWEEN ? AND ?
+            """,
+            [lo, hi],
+        )
+    finally:
+        cur.unregister("_capture_keys")
+    try:
+        return capture_spans(cur, dataset_id, _SOURCE, options=options)
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {_SOURCE}")

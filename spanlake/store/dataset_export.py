@@ -1,0 +1,124 @@
+"""SQL for exporting a dataset in chunks: items at one instant, ordered by (created_at, id).
+
+Every chunk reads the same instant (`as_of`, fixed when the export starts), so an export is one
+consistent version even while items change, and keyset paging on (created_at, id) never skips
+or repeats an item. DuckDB renders the JSON and text forms itself, which keeps Python out of the
+per-row work for the jsonl and parquet formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from spanlake.store.dataset_items import keyset_after, visible
+from spanlake.store.datasets import last_change
+from spanlake.store.writer import utc_now
+
+_KEYS = [("epoch_us(i.created_at)", False), ("i.id", False)]
+_RFC3339 = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+
+
+def _text(expr: str) -> str:
+    """A JSON value as text: strings bare, anything else as JSON text."""
+    return f"(CASE WHEN json_type({expr}) = 'VARCHAR' THEN {expr} ->> '$' ELSE ({expr})::VARCHAR END)"
+
+
+def snapshot(cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime | None) -> dict[str, Any]:
+    """Fix the instant an export reads (the latest change when no `as_of`) and count what it holds."""
+    if as_of is None:
+        latest = last_change(cur, dataset_id)
+        as_of = max(utc_now(), latest) if latest is not None else utc_now()
+    cond, params = visible(as_of)
+    total, incomplete = cur.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE i.expected_output IS NULL OR i.input IS NULL) "
+        f"FROM dataset_items i "
+        f"WHERE i.dataset_id = ? AND {cond}",
+        [dataset_id, *params],
+    ).fetchone()
+    return {"as_of": as_of, "total": int(total), "incomplete": int(incomplete)}
+
+
+def _page(
+    cur: duckdb.DuckDBPyConnection, select: str, dataset_id: str, as_of: dt.datetime,
+    after: Sequence[Any] | None, limit: int, select_params: Sequence[Any] = (),
+) -> duckdb.DuckDBPyConnection:
+    cond, params = visible(as_of)
+    where, where_params = [f"i.dataset_id = ?", cond], [dataset_id, *params]
+    if after is not None:
+        sql, after_params = keyset_after(_KEYS, after)
+        where.append(sql)
+        where_params.extend(after_params)
+    return cur.execute(
+        f"SELECT {select}, epoch_us(i.created_at) AS _k0, i.id AS _k1 FROM dataset_items i "
+        f"WHERE {' AND '.join(where)} ORDER BY epoch_us(i.created_at), i.id LIMIT ?",
+        [*select_params, *where_params, limit],
+    )
+
+
+def json_lines(
+    cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime, after: Sequence[Any] | None, limit: int
+) -> tuple[list[str], list[Any] | None]:
+    """One chunk of items as JSON object texts, and the key to continue after."""
+    rows = _page(
+        cur,
+        f"""json_object(
+            'id', i.id, 'input', i.input, 'expected_output', i.expected_output,
+            'metadata', coalesce(i.metadata, '{{}}'::JSON), 'topic', i.topic, 'tags', coalesce(i.tags, []),
+            'source_trace_id', i.source_trace_id, 'source_span_id', i.source_span_id,
+            'created_at', strftime(i.created_at, {_RFC3339}), 'updated_at', strftime(i.valid_from, {_RFC3339})
+        )::VARCHAR""",
+        dataset_id, as_of, after, limit,
+    ).fetchall()
+    return [r[0] for r in rows], (list(rows[-1][1:]) if rows else None)
+
+
+def metadata_keys(cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime) -> list[str]:
+    """Every top-level metadata key of the items at `as_of`, sorted (the CSV `metadata.*` columns)."""
+    cond, params = visible(as_of)
+    rows = cur.execute(
+        f"SELECT DISTINCT unnest(json_keys(i.metadata)) AS k FROM dataset_items i "
+        f"WHERE i.dataset_id = ? AND {cond} AND json_type(i.metadata) = 'OBJECT' ORDER BY k",
+        [dataset_id, *params],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def arrow_chunk(
+    cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime, after: Sequence[Any] | None, limit: int,
+    *, text_values: bool, metadata_columns: Sequence[str] | None = None,
+) -> tuple[pa.Table, list[Any] | None]:
+    """One chunk as an Arrow table.
+
+    input / expected_output are JSON text, or with `text_values` the text form (bare strings).
+    metadata is JSON text, or with `metadata_columns` one text column per key (`metadata.<key>`).
+    """
+    value = _text if text_values else (lambda e: f"({e})::VARCHAR")
+    columns = [f"i.id AS id", f"{value('i.input')} AS input", f"{value('i.expected_output')} AS expected_output"]
+    params: list[Any] = []
+    if metadata_columns is None:
+        columns.append("coalesce(i.metadata, '{}'::JSON)::VARCHAR AS metadata")
+    else:
+        for n, key in enumerate(metadata_columns):
+            ptr = "/" + key.replace("~", "~0").replace("/", "~1")
+            columns.append(f"{_text('json_extract(i.metadata, ?)')} AS m{n}")
+            params.extend([ptr] * 3)
+    columns += [
+        "i.topic AS topic", "coalesce(i.tags, [])::VARCHAR[] AS tags",
+        "i.source_trace_id AS source_trace_id", "i.source_span_id AS source_span_id",
+        "i.created_at AS created_at", "i.valid_from AS updated_at",
+    ]
+    table = _page(cur, ", ".join(columns), dataset_id, as_of, after, limit, params).to_arrow_table()
+    if table.num_rows == 0:
+        return table, None
+    last = [table.column("_k0")[-1].as_py(), table.column("_k1")[-1].as_py()]
+    table = table.drop_columns(["_k0", "_k1"])
+    if metadata_columns is not None:
+        names = [c if not (c.startswith("m") and c[1:].isdigit()) else f"metadata.{metadata_columns[int(c[1:])]}"
+                 for c in table.column_names]
+        table = table.rename_columns(names)
+    return table, last
