@@ -159,3 +159,18 @@ def test_full_queue_answers_resource_exhausted_with_retry_info(make_server):
         assert get_trace(server, trace_id).status_code == 404
     for trace_id in accepted:
         assert len(get_trace(server, trace_id).json()["spans"]) == 50
+
+
+def test_nanosecond_times_dedup_and_lookup_exactly(shared_server):
+    """Times with sub-microsecond digits: a retry is still deduplicated and a zero-length last span is found."""
+    trace_id, root = new_trace_id(), new_span_id()
+    start = 1_763_700_000_123_456_789
+    spans = [
+        span(trace_id, root, "root", start_ns=start, duration_ms=1),
+        span(trace_id, new_span_id(), "last", parent=root, start_ns=start + 1_000_001, duration_ms=0),
+    ]
+    export(shared_server.grpc_target, request(spans))
+    export(shared_server.grpc_target, request(spans))
+    got = get_trace(shared_server, trace_id).json()["spans"]
+    assert [s["name"] for s in got] == ["root", "last"]
+    assert got[1]["start_time_unix_nano"] == str(start + 1_000_001)

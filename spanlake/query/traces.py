@@ -15,9 +15,10 @@ import duckdb
 from spanlake.query.span_rows import SPAN_SELECT, span_from_row
 
 
-def trace_time_range(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[Any, Any] | None:
+def trace_time_range(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[int, int] | None:
+    """The trace's (first start, last end) in epoch ns; bind with make_timestamp_ns(?) to keep ns."""
     row = cur.execute(
-        "SELECT min(start_time), max(end_time) FROM trace_index WHERE trace_id = ?", [trace_id]
+        "SELECT epoch_ns(min(start_time)), epoch_ns(max(end_time)) FROM trace_index WHERE trace_id = ?", [trace_id]
     ).fetchone()
     if row is None or row[0] is None:
         return None
@@ -30,7 +31,8 @@ def get_trace_spans(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[dict[
     if bounds is None:
         return None
     rows = cur.execute(
-        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN ? AND ? AND s.trace_id = ? "
+        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+        "AND s.trace_id = ? "
         "ORDER BY s.start_time, s.span_id",
         [bounds[0], bounds[1], trace_id],
     ).fetchall()
@@ -42,7 +44,8 @@ def get_span(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> dic
     if bounds is None:
         return None
     row = cur.execute(
-        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN ? AND ? AND s.trace_id = ? AND s.span_id = ?",
+        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+        "AND s.trace_id = ? AND s.span_id = ?",
         [bounds[0], bounds[1], trace_id, span_id],
     ).fetchone()
     return span_from_row(row) if row else None

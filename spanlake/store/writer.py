@@ -51,7 +51,9 @@ def append_spans(
     incoming = incoming.select(SPAN_SCHEMA.names)
     cur.register("_incoming", incoming)
     try:
-        bounds = cur.execute("SELECT min(start_time), max(start_time) FROM _incoming").fetchone()
+        # Epoch nanoseconds, not Python datetimes: those keep microseconds only, and a rounded-down
+        # upper bound would let the retry of the batch's latest span escape dedup.
+        bounds = cur.execute("SELECT epoch_ns(min(start_time)), epoch_ns(max(start_time)) FROM _incoming").fetchone()
         cur.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {NEW_SPANS} AS
@@ -62,7 +64,7 @@ def append_spans(
             ) AS i
             ANTI JOIN (
                 SELECT trace_id, span_id FROM spans
-                WHERE start_time BETWEEN ? AND ?
+                WHERE start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
             ) AS s
             ON s.trace_id = i.trace_id AND s.span_id = i.span_id
             """,
