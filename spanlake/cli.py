@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from spanlake.settings import SETTINGS, SettingsError, load_settings, settings_help
+from spanlake.capture.rules import RulesError
 from spanlake.store.connection import StoreConfigError
 
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         code = args.func(args)
-    except (SettingsError, StoreConfigError, CommandError, OSError) as exc:
+    except (SettingsError, StoreConfigError, RulesError, CommandError, OSError) as exc:
         print(f"spanlake: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -1,12 +1,157 @@
-"""Capture rule routes."""
+"""Capture rule routes: the loaded rules with their counters, and backfill over stored spans."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-# OpenAPI 3.1 "paths" fragment for these routes; spanlake/api/openapi.py merges every module's.
-OPENAPI_PATHS: dict = {}
+from spanlake.api.body import read_json_object
+from spanlake.api.errors import ApiError, bad_request, not_found
+from spanlake.api.openapi import error_responses, json_response, path_param
+from spanlake.capture.backfill import run_backfill
+from spanlake.capture.rules import RuleSet, RulesError, parse_rules
+from spanlake.filters import FilterError, parse_time
+from spanlake.query.span_rows import iso_from_datetime
+from spanlake.store.writer import utc_now
+
+CAPTURE_COMPONENT = "spanlake.capture.component"
+
+
+def _capture(request: Request):
+    component = request.app.state.services.components.get(CAPTURE_COMPONENT)
+    if component is None:
+        raise ApiError(503, "unavailable", "capture rules are not running on this server")
+    return component
+
+
+async def list_rules(request: Request) -> JSONResponse:
+    capture = _capture(request)
+    ruleset: RuleSet = capture.ruleset
+    items = [
+        {
+            "name": rule.name,
+            "dataset": rule.dataset,
+            "scope": rule.scope,
+            "enabled": rule.enabled,
+            "definition": rule.definition,
+            "counters": capture.counters.for_rule(rule.name).as_dict(),
+        }
+        for rule in ruleset.rules
+    ]
+    error = capture.state.error
+    return JSONResponse(
+        {
+            "items": items,
+            "next_cursor": None,
+            "source": capture.path,
+            "loaded_at": iso_from_datetime(capture.state.loaded_at),
+            "reload_error": None if error is None else {**error, "at": iso_from_datetime(error["at"])},
+        }
+    )
+
+
+def _time(body: dict[str, Any], key: str, default: Any = None) -> Any:
+    if key not in body or body[key] is None:
+        return default
+    try:
+        return parse_time(body[key])
+    except (ValueError, TypeError, OverflowError, FilterError):
+        raise bad_request(f"{key} must be an ISO-8601 time or epoch seconds, got {body[key]!r}") from None
+
+
+async def backfill(request: Request) -> StreamingResponse:
+    capture = _capture(request)
+    name = request.path_params["name"]
+    body = await read_json_object(request)
+    unknown = set(body) - {"since", "until", "rule"}
+    if unknown:
+        raise bad_request(f"unknown field(s) {sorted(unknown)}; expected since, until, rule")
+    if "since" not in body:
+        raise bad_request("since is required: backfill runs over spans that started at or after it")
+    since = _time(body, "since")
+    until = _time(body, "until", utc_now())
+    if until < since:
+        raise bad_request("until is before since")
+    if body.get("rule") is not None:
+        definition = body["rule"]
+        if not isinstance(definition, dict) or definition.get("name", name) != name:
+            raise bad_request("rule must be a rule definition whose name matches the path")
+        try:
+            rule = parse_rules(json.dumps({"rules": [{"name": name, **definition}]}), "request body").rules[0]
+        except RulesError as exc:
+            raise bad_request("; ".join(exc.problems), problems=exc.problems) from None
+    else:
+        rule = capture.ruleset.by_name(name)
+        if rule is None:
+            raise not_found(f"no loaded rule named {name!r}; send its definition as 'rule' to backfill it anyway")
+
+    async def progress() -> AsyncIterator[bytes]:
+        async for record in run_backfill(request.app.state.services.store, rule, since, until):
+            yield (json.dumps(record) + "\n").encode()
+
+    return StreamingResponse(progress(), media_type="application/x-ndjson")
+
+
+_RULE = {"type": "object"}
+OPENAPI_PATHS: dict = {
+    "/api/rules": {
+        "get": {
+            "summary": "Loaded capture rules with their counters since start, and the last reload error",
+            "responses": {
+                "200": json_response(
+                    "The rules",
+                    {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {
+                            "items": {"type": "array", "items": _RULE},
+                            "next_cursor": {"type": ["string", "null"]},
+                            "source": {"type": ["string", "null"]},
+                            "loaded_at": {"type": ["string", "null"]},
+                            "reload_error": {"type": ["object", "null"]},
+                        },
+                    },
+                ),
+                **error_responses(401, 503),
+            },
+        }
+    },
+    "/api/rules/{name}/backfill": {
+        "post": {
+            "summary": "Run a rule (loaded, or given in the body) over stored spans; streams NDJSON progress",
+            "parameters": [path_param("name", "Rule name")],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["since"],
+                            "properties": {
+                                "since": {"type": ["string", "number"]},
+                                "until": {"type": ["string", "number"]},
+                                "rule": _RULE,
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Progress records, one JSON object per line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                **error_responses(400, 401, 404, 413, 503),
+            },
+        }
+    },
+}
 
 
 def routes() -> list[Route]:
-    return []
+    return [
+        Route("/api/rules", list_rules, methods=["GET"]),
+        Route("/api/rules/{name}/backfill", backfill, methods=["POST"]),
+    ]

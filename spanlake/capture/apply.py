@@ -1,0 +1,107 @@
+"""Applying one rule to a relation of stored spans: the trace-scope judge and backfill share this.
+
+Span scope: every span of the relation matching `when` (and sampled in by span id) is captured.
+Trace scope: a trace matches when any of its spans (or its root, with `root_only`) matches
+`when`; sampled by trace id; its root span, or every span matching `capture_spans`, is captured.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from spanlake.capture.counters import RuleCounter
+from spanlake.capture.rates import HourlyLimiter
+from spanlake.capture.rules import Rule, sample_threshold
+from spanlake.capture.sql import dataset_for_rule, rule_options
+from spanlake.store.dataset_capture import capture_spans
+
+TRACE_HITS = "_trace_hits"
+
+
+def _sample(rule: Rule, alias: str, key: str) -> tuple[str, list]:
+    if rule.sample >= 1.0:
+        return "TRUE", []
+    return f"('0x' || left(md5(? || {alias}.{key}), 8))::BIGINT < ?", [rule.name, sample_threshold(rule.sample)]
+
+
+def apply_rule(
+    cur: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    relation: str,
+    counter: RuleCounter,
+    limiter: HourlyLimiter | None,
+) -> int:
+    """Capture what `rule` picks from `relation` (alias `s`); returns items created."""
+    if rule.scope == "span":
+        return _apply_span_rule(cur, rule, relation, counter)
+    return _apply_trace_rule(cur, rule, relation, counter, limiter)
+
+
+def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, counter: RuleCounter) -> int:
+    sample_sql, sample_params = _sample(rule, "s", "span_id")
+    total, matched, sampled = cur.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE)), "
+        f"count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE) AND {sample_sql}) FROM {relation} s",
+        [*rule.when.params, *rule.when.params, *sample_params],
+    ).fetchone()
+    counter.evaluated += total
+    counter.matched += matched
+    counter.sampled_out += matched - sampled
+    if not sampled:
+        return 0
+    result = capture_spans(
+        cur,
+        dataset_for_rule(cur, rule.dataset),
+        relation,
+        where=f"coalesce(({rule.when.sql}), FALSE) AND {sample_sql}",
+        params=[*rule.when.params, *sample_params],
+        options=rule_options(rule),
+    )
+    counter.captured += result.captured
+    counter.duplicates += result.duplicates
+    return result.captured
+
+
+def _apply_trace_rule(
+    cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, counter: RuleCounter, limiter: HourlyLimiter | None
+) -> int:
+    root_only = "s.parent_span_id IS NULL AND " if rule.root_only else ""
+    sample_sql, sample_params = _sample(rule, "t", "trace_id")
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {TRACE_HITS} AS
+        SELECT t.trace_id, bool_or(t.hit) AS hit FROM (
+            SELECT s.trace_id, {root_only}coalesce(({rule.when.sql}), FALSE) AS hit FROM {relation} s
+        ) t GROUP BY t.trace_id
+        """,
+        list(rule.when.params),
+    )
+    try:
+        total, matched = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE hit) FROM {TRACE_HITS}").fetchone()
+        cur.execute(
+            f"DELETE FROM {TRACE_HITS} t WHERE NOT (t.hit AND {sample_sql})", sample_params
+        )
+        sampled = cur.execute(f"SELECT count(*) FROM {TRACE_HITS}").fetchone()[0]
+        counter.evaluated += total
+        counter.matched += matched
+        counter.sampled_out += matched - sampled
+        allowed = limiter.take(rule.name, rule.max_per_hour, sampled) if limiter else sampled
+        counter.rate_limited += sampled - allowed
+        if not allowed:
+            return 0
+        pick_sql, pick_params = "s.parent_span_id IS NULL", []
+        if rule.capture_spans is not None:
+            pick_sql, pick_params = f"coalesce(({rule.capture_spans.sql}), FALSE)", list(rule.capture_spans.params)
+        result = capture_spans(
+            cur,
+            dataset_for_rule(cur, rule.dataset),
+            relation,
+            where=f"s.trace_id IN (SELECT trace_id FROM {TRACE_HITS} ORDER BY trace_id LIMIT ?) AND {pick_sql}",
+            params=[allowed, *pick_params],
+            options=rule_options(rule),
+        )
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {TRACE_HITS}")
+    counter.captured += result.captured
+    counter.duplicates += result.duplicates
+    return result.captured

@@ -1,0 +1,152 @@
+"""The capture rules component: holds the rules, hot-reloads the file, judges quiet traces.
+
+Reload: the file is polled (mtime, size, content digest); a valid new file takes effect for the
+next commit; an invalid one is refused, logged and shown on /api/rules while the old rules stay.
+Trace scope: every tick, traces quiet for `trace_quiet_seconds` are judged in one write
+transaction that also forgets them, so a restart neither loses nor repeats a judgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from spanlake.capture.apply import apply_rule
+from spanlake.capture.counters import RuleCounters
+from spanlake.capture.rates import HourlyLimiter
+from spanlake.capture.rules import RuleSet, RulesError, load_rules
+from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
+from spanlake.capture.stage import CaptureStage
+from spanlake.store.writer import utc_now
+
+if TYPE_CHECKING:
+    from spanlake.server import Services
+
+log = logging.getLogger(__name__)
+
+QUIET_TRACES = "_quiet_traces"
+JUDGED_SPANS = "_judged_spans"
+TRACES_PER_JUDGEMENT = 2000
+
+
+@dataclass
+class ReloadState:
+    loaded_at: dt.datetime | None = None
+    error: dict[str, Any] | None = None
+    file_key: tuple[float, int] | None = None
+
+
+class CaptureRules:
+    def __init__(self, path: str | None, ruleset: RuleSet, quiet_seconds: float):
+        self.path = path
+        self.ruleset = ruleset
+        self.quiet_seconds = quiet_seconds
+        self.counters = RuleCounters()
+        self.limiter = HourlyLimiter()
+        self.stage = CaptureStage(lambda: self.ruleset, self.counters, self.limiter)
+        self.state = ReloadState(loaded_at=utc_now(), file_key=_file_key(path))
+        self._tasks: list[asyncio.Task] = []
+
+    # Hot reload -------------------------------------------------------------------------------
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file if it changed; returns True when new rules took effect."""
+        if not self.path:
+            return False
+        key = _file_key(self.path)
+        if key == self.state.file_key:
+            return False
+        self.state.file_key = key
+        try:
+            ruleset = load_rules(self.path)
+        except RulesError as exc:
+            if self.state.error is None or self.state.error["problems"] != exc.problems:
+                log.error("rules file %s refused; keeping the previous rules:\n%s", self.path, "\n".join(exc.problems))
+            self.state.error = {"message": f"{exc.source}: {len(exc.problems)} error(s)", "problems": exc.problems, "at": utc_now()}
+            return False
+        if ruleset.digest == self.ruleset.digest:
+            self.state.error = None
+            return False
+        self.ruleset = ruleset
+        self.state.loaded_at = utc_now()
+        self.state.error = None
+        log.info("rules reloaded from %s: %d rule(s)", self.path, len(ruleset.rules))
+        return True
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.reload_if_changed)
+            except Exception:  # a watcher that dies silently would freeze the rules forever
+                log.exception("checking the rules file failed")
+
+    # Trace scope ------------------------------------------------------------------------------
+
+    def judge(self, cur: duckdb.DuckDBPyConnection, now: dt.datetime) -> int:
+        """Judge quiet traces against the trace-scope rules; runs in one write transaction."""
+        quiet_before = now - dt.timedelta(seconds=self.quiet_seconds)
+        if not take_quiet_traces(cur, quiet_before, TRACES_PER_JUDGEMENT, QUIET_TRACES):
+            cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
+            return 0
+        captured = 0
+        try:
+            rules = self.ruleset.active("trace")
+            if rules:
+                load_trace_spans(cur, QUIET_TRACES, JUDGED_SPANS)
+                for rule in rules:
+                    captured += apply_rule(cur, rule, JUDGED_SPANS, self.counters.for_rule(rule.name), self.limiter)
+            forget_pending(cur, QUIET_TRACES)
+        finally:
+            cur.execute(f"DROP TABLE IF EXISTS {JUDGED_SPANS}")
+            cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
+        return captured
+
+    async def _judge_loop(self, services: "Services") -> None:
+        interval = max(0.2, min(self.quiet_seconds / 4, 5.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                while await services.store.write(self.judge, utc_now()) or False:
+                    pass  # a full batch may leave more quiet traces: go again at once
+            except duckdb.Error as exc:
+                log.error("judging quiet traces failed (will retry): %s", exc)
+
+    # Lifecycle --------------------------------------------------------------------------------
+
+    def start(self, services: "Services", reload_interval: float = 1.0) -> None:
+        loop = asyncio.get_running_loop()
+        if self.path:
+            self._tasks.append(loop.create_task(self._watch(reload_interval), name="spanlake-rules-watch"))
+        self._tasks.append(loop.create_task(self._judge_loop(services), name="spanlake-trace-judge"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+def _file_key(path: str | None) -> tuple[float, int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_size)
+
+
+async def start(services: "Services") -> CaptureRules:
+    path = services.settings.rules
+    ruleset = load_rules(path) if path else RuleSet()
+    rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds)
+    services.queue.stages.append(rules.stage)
+    rules.start(services)
+    return rules

@@ -1,0 +1,211 @@
+"""Capture rules: the YAML file operators keep in their config repo, loaded and validated.
+
+Validation collects every problem, each with the rule's name and the path inside it
+(`rules[2] (slow-calls).when.and[0].op: unknown op 'explode'`), so `spanlake rules check`
+can print them all at once and a hot reload can refuse a broken file without guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter
+
+SCOPES = ("span", "trace")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# Span columns a rule may map into an item's input / expected output (besides attributes.<key>).
+MAPPABLE_FIELDS = frozenset(
+    {"input", "output", "name", "model", "status_message", "attributes", "resource_attributes", "events"}
+)
+_KNOWN_KEYS = frozenset(
+    {
+        "name", "dataset", "scope", "when", "sample", "input", "expected_output", "topic", "tags",
+        "max_per_hour", "enabled", "root_only", "capture_spans", "description",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    dataset: str
+    when: CompiledFilter
+    definition: dict[str, Any]  # as written, for /api/rules
+    scope: str = "span"
+    sample: float = 1.0
+    input: str = "input"
+    expected_output: str | None = "output"
+    topic: str | None = None
+    tags: tuple[str, ...] = ()
+    max_per_hour: int | None = None
+    enabled: bool = True
+    root_only: bool = False
+    capture_spans: CompiledFilter | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+    source: str | None = None
+    digest: str = ""
+
+    def active(self, scope: str) -> list[Rule]:
+        return [r for r in self.rules if r.enabled and r.scope == scope]
+
+    def by_name(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; `problems` lists every error found, one per line."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} error(s):\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def sample_threshold(fraction: float) -> int:
+    """Sampling compares the first 32 bits of md5(rule name + id) with fraction * 2**32."""
+    return int(round(fraction * 2**32))
+
+
+def sampled_in(rule_name: str, key: str, fraction: float) -> bool:
+    """Python twin of the SQL sampling expression, used by tests and the trace-scope judge."""
+    if fraction >= 1.0:
+        return True
+    digest = hashlib.md5((rule_name + key).encode()).hexdigest()
+    return int(digest[:8], 16) < sample_threshold(fraction)
+
+
+def _field_ok(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value.startswith(("attributes.", "resource.")):
+        return len(value.split(".", 1)[1]) > 0
+    return value in MAPPABLE_FIELDS
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def rule(self, index: int, raw: Any, seen: set[str]) -> Rule | None:
+        label = f"rules[{index}]"
+        if not isinstance(raw, dict):
+            self.problem(label, f"expected a mapping, got {type(raw).__name__}")
+            return None
+        name = raw.get("name")
+        if isinstance(name, str):
+            label = f"rules[{index}] ({name})"
+        before = len(self.problems)
+        if not isinstance(name, str) or not _NAME.match(name):
+            self.problem(label + ".name", "required: letters, digits, '_', '-', '.' (max 128)")
+        elif name in seen:
+            self.problem(label + ".name", f"duplicate rule name {name!r}")
+        else:
+            seen.add(name)
+        for key in raw:
+            if key not in _KNOWN_KEYS:
+                self.problem(f"{label}.{key}", f"unknown key; expected one of {', '.join(sorted(_KNOWN_KEYS))}")
+        dataset = raw.get("dataset")
+        if not isinstance(dataset, str) or not dataset.strip():
+            self.problem(label + ".dataset", "required: the dataset name (created if missing)")
+        scope = raw.get("scope", "span")
+        if scope not in SCOPES:
+            self.problem(label + ".scope", f"must be 'span' or 'trace', got {scope!r}")
+        when = self._filter(raw, "when", label, required=True)
+        capture_spans = self._filter(raw, "capture_spans", label, required=False)
+        sample = raw.get("sample", 1.0)
+        if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 < sample <= 1:
+            self.problem(label + ".sample", f"must be a number in (0, 1], got {sample!r}")
+        for key, default in (("input", "input"), ("expected_output", "output")):
+            value = raw.get(key, default)
+            if value is not None and not _field_ok(value):
+                self.problem(
+                    f"{label}.{key}",
+                    f"must be one of {', '.join(sorted(MAPPABLE_FIELDS))}, attributes.<key> or resource.<key>; got {value!r}",
+                )
+        topic = raw.get("topic")
+        if topic is not None and not isinstance(topic, str):
+            self.problem(label + ".topic", "must be a string")
+        tags = raw.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            self.problem(label + ".tags", "must be a list of strings")
+        cap = raw.get("max_per_hour")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            self.problem(label + ".max_per_hour", f"must be a positive integer, got {cap!r}")
+        for key in ("enabled", "root_only"):
+            if key in raw and not isinstance(raw[key], bool):
+                self.problem(f"{label}.{key}", "must be true or false")
+        if scope == "span":
+            for key in ("root_only", "capture_spans"):
+                if key in raw:
+                    self.problem(f"{label}.{key}", "only applies to scope: trace")
+        if len(self.problems) > before:
+            return None
+        return Rule(
+            name=name,
+            dataset=dataset.strip(),
+            when=when,  # type: ignore[arg-type]
+            definition=raw,
+            scope=scope,
+            sample=float(sample),
+            input=raw.get("input", "input"),
+            expected_output=raw.get("expected_output", "output"),
+            topic=topic,
+            tags=tuple(tags),
+            max_per_hour=cap,
+            enabled=raw.get("enabled", True),
+            root_only=raw.get("root_only", False),
+            capture_spans=capture_spans,
+        )
+
+    def _filter(self, raw: dict, key: str, label: str, *, required: bool) -> CompiledFilter | None:
+        if key not in raw:
+            if required:
+                self.problem(f"{label}.{key}", "required: a filter (see the filter language)")
+            return None
+        try:
+            return compile_filter(parse_filter(raw[key], path=f"{label}.{key}"))
+        except FilterError as exc:
+            self.problems.append(str(exc))
+            return None
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
+    """Parse and validate a rules document; raise RulesError listing every problem."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(source, [f"not valid YAML: {exc}"]) from None
+    if doc is None:
+        doc = {"rules": []}
+    if not isinstance(doc, dict) or set(doc) - {"rules"}:
+        raise RulesError(source, ["top level must be a mapping with one key, 'rules' (a list)"])
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise RulesError(source, ["rules: must be a list"])
+    validator = _Validator()
+    seen: set[str] = set()
+    rules = [validator.rule(i, raw, seen) for i, raw in enumerate(raw_rules)]
+    if validator.problems:
+        raise RulesError(source, validator.problems)
+    return RuleSet(tuple(r for r in rules if r is not None), source, hashlib.sha256(text.encode()).hexdigest())
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RulesError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    return parse_rules(text, str(path))

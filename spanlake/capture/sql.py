@@ -1,0 +1,97 @@
+"""The capture package's store calls: datasets for rules, bulk capture of matches, pending traces.
+
+Item creation itself is the datasets store's `capture_spans` (one INSERT ... SELECT with dedup);
+this module only says which spans of a relation a rule picked.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from spanlake.capture.rules import Rule
+from spanlake.datasets.capture import parse_span_field
+from spanlake.datasets.service import create_dataset
+from spanlake.store.dataset_capture import CaptureOptions, capture_spans
+from spanlake.store.datasets import find_dataset
+
+
+def dataset_for_rule(cur: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The id of the rule's dataset, created on first capture ("created if missing")."""
+    found = find_dataset(cur, name)
+    if found is not None:
+        return found["id"]
+    return create_dataset(cur, name, "Created by a capture rule", {"created_by": "capture rules"})["id"]
+
+
+def rule_options(rule: Rule) -> CaptureOptions:
+    return CaptureOptions(
+        input_field=parse_span_field(rule.input, "input"),
+        expected_output_field=parse_span_field(rule.expected_output, "expected_output") if rule.expected_output else None,
+        topic=rule.topic,
+        tags=rule.tags,
+        metadata=json.dumps({"rule": rule.name}),
+    )
+
+
+def capture_rule_matches(
+    cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, hits: str, rule_index: int, allowed: int
+) -> tuple[int, int]:
+    """Capture up to `allowed` sampled-in hits of one rule; returns (captured, duplicates)."""
+    dataset_id = dataset_for_rule(cur, rule.dataset)
+    result = capture_spans(
+        cur,
+        dataset_id,
+        relation,
+        where=(
+            f"(s.trace_id, s.span_id) IN (SELECT trace_id, span_id FROM {hits} "
+            "WHERE rule_idx = ? AND sampled ORDER BY trace_id, span_id LIMIT ?)"
+        ),
+        params=[rule_index, allowed],
+        options=rule_options(rule),
+    )
+    return result.captured, result.duplicates
+
+
+def record_pending_traces(cur: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Note every trace of this commit for trace-scope rules, in the commit's transaction."""
+    cur.execute(
+        f"INSERT INTO capture_pending SELECT trace_id, max(ingested_at) FROM {relation} GROUP BY trace_id"
+    )
+
+
+def take_quiet_traces(cur: duckdb.DuckDBPyConnection, quiet_before, limit: int, table: str) -> int:
+    """Materialize up to `limit` traces quiet since `quiet_before` into temp `table`, with their time range."""
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH quiet AS (
+            SELECT trace_id FROM capture_pending GROUP BY trace_id
+            HAVING max(last_seen) < ? ORDER BY max(last_seen) LIMIT ?
+        )
+        SELECT q.trace_id, min(ti.start_time) AS lo, max(ti.end_time) AS hi
+        FROM quiet q JOIN trace_index ti ON ti.trace_id = q.trace_id
+        GROUP BY q.trace_id
+        """,
+        [quiet_before, limit],
+    )
+    return cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def load_trace_spans(cur: duckdb.DuckDBPyConnection, traces: str, table: str) -> None:
+    """All stored spans of the traces in `traces` into temp `table` (zone maps via the time range)."""
+    lo, hi = cur.execute(f"SELECT epoch_ns(min(lo)), epoch_ns(max(hi)) FROM {traces}").fetchone()
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT s.* FROM spans s
+        WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
+          AND s.trace_id IN (SELECT trace_id FROM {traces})
+        """,
+        [lo, hi],
+    )
+
+
+def forget_pending(cur: duckdb.DuckDBPyConnection, traces: str) -> None:
+    cur.execute(f"DELETE FROM capture_pending WHERE trace_id IN (SELECT trace_id FROM {traces})")
