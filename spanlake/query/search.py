@@ -16,6 +16,7 @@ import duckdb
 
 from spanlake.filters import CompiledFilter
 from spanlake.query.span_rows import SPAN_SELECT, iso_from_ns, span_from_row
+from spanlake.store.schema import trace_key
 from spanlake.store.writer import utc_now
 
 
@@ -135,10 +136,10 @@ def trace_summaries(cur: duckdb.DuckDBPyConnection, trace_ids: list[str], snap: 
                any_value(root_name) FILTER (WHERE root_name IS NOT NULL),
                any_value(root_span_id) FILTER (WHERE root_span_id IS NOT NULL),
                coalesce(any_value(service_name) FILTER (WHERE root_name IS NOT NULL), any_value(service_name))
-        FROM trace_index WHERE trace_id IN ({marks}) AND ingested_at <= ?
+        FROM trace_index WHERE trace_key IN ({marks}) AND trace_id IN ({marks}) AND ingested_at <= ?
         GROUP BY trace_id
         """,
-        [*trace_ids, snap],
+        [*(trace_key(t) for t in trace_ids), *trace_ids, snap],
     ).fetchall()
     scores: dict[str, dict[str, Any]] = {t: {} for t in trace_ids}
     for trace_id, name, value, label in cur.execute(

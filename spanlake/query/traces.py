@@ -13,12 +13,14 @@ from typing import Any
 import duckdb
 
 from spanlake.query.span_rows import SPAN_SELECT, span_from_row
+from spanlake.store.schema import trace_key
 
 
 def trace_time_range(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[int, int] | None:
     """The trace's (first start, last end) in epoch ns; bind with make_timestamp_ns(?) to keep ns."""
     row = cur.execute(
-        "SELECT epoch_ns(min(start_time)), epoch_ns(max(end_time)) FROM trace_index WHERE trace_id = ?", [trace_id]
+        "SELECT epoch_ns(min(start_time)), epoch_ns(max(end_time)) FROM trace_index WHERE trace_key = ? AND trace_id = ?",
+        [trace_key(trace_id), trace_id],
     ).fetchone()
     if row is None or row[0] is None:
         return None

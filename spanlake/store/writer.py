@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from spanlake.store.schema import SPAN_SCHEMA
+from spanlake.store.schema import SPAN_SCHEMA, TRACE_KEY_SQL
 
 # Relation holding the spans this commit actually adds (after dedup). Stages that run inside the
 # same transaction (capture rules) read it, so their output commits or rolls back with the spans.
@@ -78,7 +78,8 @@ def append_spans(
         cur.execute(
             f"""
             INSERT INTO trace_index
-            SELECT trace_id,
+            SELECT {TRACE_KEY_SQL.format(col="trace_id")},
+                   trace_id,
                    min(start_time),
                    max(end_time),
                    count(*),
