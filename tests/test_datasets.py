@@ -186,6 +186,15 @@ def test_item_bodies_are_checked(http, body, status, words):
     assert http.get(f"/api/datasets/{d}").json()["item_count"] == 0
 
 
+def test_values_the_store_cannot_hold_are_refused(http):
+    d = new_dataset(http)["id"]
+    for raw in ('{"items": [{"input": NaN}]}', '{"items": [{"input": "\\ud800"}]}', '{"items": [{"input": 1e999999}]}'):
+        resp = http.post(f"/api/datasets/{d}/items", content=raw, headers={"content-type": "application/json"})
+        assert_error(resp, 400, "JSON")
+    assert_error(http.post("/api/datasets", json={"name": "bad\u0000name"}), 400, "name")
+    assert http.get(f"/api/datasets/{d}").json()["item_count"] == 0
+
+
 def test_item_patch_and_missing_things(http):
     d = new_dataset(http)["id"]
     (item,) = add_items(http, d, [{"input": "x", "source_trace_id": "ab" * 16, "source_span_id": "ef" * 8}])

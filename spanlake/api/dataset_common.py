@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
 from spanlake.api.errors import ApiError, bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
@@ -29,6 +30,17 @@ def endpoint(fn: Handler) -> Handler:
             raise ApiError(exc.status, exc.code, exc.message, **exc.extra) from None
 
     return wrapper
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""
+    body = await read_body(request, DEFAULT_JSON_LIMIT)
+    if not body.strip():
+        raise Invalid("request body is empty; expected a JSON object")
+    value = validate.parse_json(body)
+    if not isinstance(value, dict):
+        raise Invalid(f"request body must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def store(request: Request) -> Any:

@@ -9,8 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api import ids
-from spanlake.api.body import read_json_object
-from spanlake.api.dataset_common import as_of, cursor, endpoint, integer, query_text, ref, store, typed_key
+from spanlake.api.dataset_common import as_of, cursor, endpoint, integer, query_text, read_object, ref, store, typed_key
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.datasets import queries, service, validate
 from spanlake.datasets.errors import Invalid
@@ -76,7 +75,7 @@ async def list_items(request: Request) -> Response:
 
 @endpoint
 async def add_items(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_object(request)
     items = body.get("items")
     if set(body) - {"items"}:
         raise Invalid(f"{sorted(set(body) - {'items'})[0]} is not a field here; send {{\"items\": [...]}}")
@@ -120,7 +119,7 @@ def _changes(body: dict[str, Any]) -> ItemChanges:
 
 @endpoint
 async def patch_item(request: Request) -> Response:
-    changes = _changes(await read_json_object(request))
+    changes = _changes(await read_object(request))
     row = await store(request).write(service.patch_item, ref(request), _item_id(request), changes)
     return JSONResponse(item_json(row))
 
@@ -164,7 +163,7 @@ def _bulk_changes(body: dict[str, Any]) -> ItemChanges | None:
 
 @endpoint
 async def bulk_items(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_object(request)
     item_ids = body.get("ids")
     if not isinstance(item_ids, list) or not item_ids:
         raise Invalid("ids must be a non-empty list of item ids")

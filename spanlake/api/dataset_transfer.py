@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from spanlake.api.body import read_body, read_json_object
-from spanlake.api.dataset_common import as_of, endpoint, ref, store
+from spanlake.api.body import read_body
+from spanlake.api.dataset_common import as_of, endpoint, read_object, ref, store
 from spanlake.datasets import capture, export, importer, service
 from spanlake.datasets.errors import Invalid
 from spanlake.query.span_rows import iso_from_datetime
@@ -20,7 +20,7 @@ IMPORT_LIMIT = 64 * 1024 * 1024  # the CLI splits bigger files into several impo
 
 @endpoint
 async def capture_spans(request: Request) -> Response:
-    req = capture.parse_request(await read_json_object(request))
+    req = capture.parse_request(await read_object(request))
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))  # 404 before any span is looked up
     selection = await st.read(capture.select_spans, req)

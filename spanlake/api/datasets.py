@@ -10,8 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api import dataset_items, dataset_transfer, ids
-from spanlake.api.body import read_json_object
-from spanlake.api.dataset_common import cursor, endpoint, integer, query_text, ref, store
+from spanlake.api.dataset_common import cursor, endpoint, integer, query_text, read_object, ref, store
 from spanlake.api.datasets_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.datasets import queries, service, validate
@@ -48,7 +47,7 @@ async def list_datasets(request: Request) -> Response:
 
 @endpoint
 async def create_dataset(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_object(request)
     _check_fields(body, _DATASET_FIELDS)
     if "name" not in body:
         raise Invalid("name is required")
@@ -67,7 +66,7 @@ async def get_dataset(request: Request) -> Response:
 
 @endpoint
 async def patch_dataset(request: Request) -> Response:
-    body = await read_json_object(request)
+    body = await read_object(request)
     _check_fields(body, _DATASET_FIELDS)
     changes: dict = {}
     if "name" in body:

@@ -129,5 +129,6 @@ def select_spans(cur: duckdb.DuckDBPyConnection, req: CaptureRequest) -> Selecti
         where, params = (req.span_filter.sql, req.span_filter.params) if req.span_filter else (None, [])
         keys, known = dataset_capture.find_trace_spans(cur, req.trace_ids, where, params)
         return Selection(keys, [], [t for t in req.trace_ids if t not in known])
-    assert req.filter is not None
+    if req.filter is None:
+        raise ValueError("a CaptureRequest needs span_ids, trace_ids or a filter")
     return Selection(dataset_capture.find_spans_by_filter(cur, req.filter.sql, req.filter.params, req.limit), [], [])

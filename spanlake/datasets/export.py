@@ -8,16 +8,16 @@ off the event loop, and memory holds one chunk at a time whatever the dataset's 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from spanlake.datasets import openai_format
@@ -100,22 +100,6 @@ class _Sink:
         return out
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def csv_tags(tags: list[str] | None) -> str:
-    """Comma-separated when that reads back the same, else a JSON array."""
-    tags = tags or []
-    if any("," in t or t != t.strip() for t in tags) or (tags and tags[0].startswith("[")):
-        return json.dumps(tags, ensure_ascii=False)
-    return ",".join(tags)
-
-
 class Export:
     def __init__(self, dataset_id: str, fmt: str, as_of: dt.datetime | None, chunk_rows: int = CHUNK_ROWS):
         self.dataset_id = dataset_id
@@ -164,29 +148,20 @@ class Export:
         out = []
         for raw_in, raw_out in zip(table.column("input").to_pylist(), table.column("expected_output").to_pylist()):
             ex = openai_format.example(
-                None if raw_in is None else json.loads(raw_in), None if raw_out is None else json.loads(raw_out)
+                None if raw_in is None else orjson.loads(raw_in), None if raw_out is None else orjson.loads(raw_out)
             )
             if ex is not None:
-                out.append(json.dumps(ex, ensure_ascii=False))
-        return ("\n".join(out) + "\n").encode() if out else b""
+                out.append(orjson.dumps(ex))
+        return b"\n".join(out) + b"\n" if out else b""
 
     def _csv(self, cur: duckdb.DuckDBPyConnection) -> bytes:
         first = self._after is None
         table = self._fetch_arrow(cur, text_values=True, metadata_columns=self._metadata_keys)
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        if first:
-            writer.writerow(table.column_names)
-        cols = table.to_pydict()
-        tag_index = table.column_names.index("tags")
-        time_index = {table.column_names.index("created_at"), table.column_names.index("updated_at")}
-        for row in zip(*cols.values()):
-            cells = list(row)
-            cells[tag_index] = csv_tags(cells[tag_index])
-            for i in time_index:
-                cells[i] = _iso(cells[i])
-            writer.writerow(cells)
-        return buf.getvalue().encode()
+        if table.num_rows == 0 and not first:
+            return b""
+        buf = io.BytesIO()
+        pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=first, quoting_style="needed"))
+        return buf.getvalue()
 
     def _parquet(self, cur: duckdb.DuckDBPyConnection) -> bytes:
         if self._writer is None:
@@ -197,8 +172,7 @@ class Export:
             self._writer.write_table(table.cast(PARQUET_SCHEMA))
         if self._done:
             self._writer.close()
-        assert self._sink is not None
-        return self._sink.take()
+        return self._sink.take() if self._sink is not None else b""
 
     def close(self) -> None:
         """Release the Parquet writer of an export abandoned midway (the client went away)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from spanlake.datasets import validate
@@ -77,10 +76,7 @@ Row = tuple[int, Any, str | None]  # (row number, object, reason it is unusable)
 
 
 def _json_rows(content: str) -> list[Row]:
-    try:
-        doc = json.loads(content)
-    except ValueError as exc:
-        raise Invalid(f"the body is not valid JSON: {exc}") from None
+    doc = validate.parse_json(content, "the body")
     if not isinstance(doc, list):
         raise Invalid("a JSON import must be an array of item objects; send JSON Lines as application/x-ndjson")
     return [(n, obj, None) for n, obj in enumerate(doc, 1)]
@@ -92,9 +88,9 @@ def _jsonl_rows(content: str) -> list[Row]:
         if not line.strip():
             continue
         try:
-            rows.append((n, json.loads(line), None))
-        except ValueError as exc:
-            rows.append((n, None, f"not valid JSON: {exc}"))
+            rows.append((n, validate.parse_json(line, "the line"), None))
+        except Invalid as exc:
+            rows.append((n, None, exc.message))
     return rows
 
 
@@ -103,8 +99,8 @@ def cell_value(text: str) -> Any:
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:
-            value = json.loads(stripped)
-        except ValueError:
+            value = validate.parse_json(stripped)
+        except Invalid:
             return text
         if isinstance(value, (dict, list)):
             return value
@@ -115,8 +111,8 @@ def _tags_cell(text: str) -> Any:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            return json.loads(stripped)
-        except ValueError:
+            return validate.parse_json(stripped)
+        except Invalid:
             pass
     return [t.strip() for t in stripped.split(",") if t.strip()]
 

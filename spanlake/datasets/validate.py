@@ -8,9 +8,10 @@ characters are refused there too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
+
+import orjson
 
 from spanlake.datasets.errors import Invalid
 from spanlake.store.dataset_items import NewItem
@@ -99,14 +100,23 @@ def tags(value: Any, path: str = "tags") -> tuple[str, ...]:
 
 
 def json_text(value: Any, path: str) -> str:
-    """Any JSON value as compact JSON text the store accepts (no NaN, no lone surrogates)."""
+    """Any JSON value as compact JSON text the store accepts.
+
+    Values reach here from `parse_json` (orjson), which refuses NaN and lone surrogates, so
+    orjson's writing NaN as null never changes data; integers past 64 bits are refused here.
+    """
     try:
-        out = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError) as exc:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError) as exc:
         raise Invalid(f"{path} is not storable JSON: {exc}") from None
-    if not _encodable(out):
-        raise Invalid(f"{path} contains invalid unicode (a lone surrogate)")
-    return out
+
+
+def parse_json(data: bytes | str, what: str = "the request body") -> Any:
+    """Strict JSON: no NaN/Infinity, valid UTF-8 only (DuckDB's JSON refuses both)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"{what} is not valid JSON: {exc}") from None
 
 
 def hex_id(value: Any, path: str, length: int) -> str:

@@ -47,16 +47,30 @@ def _page(
     cur: duckdb.DuckDBPyConnection, select: str, dataset_id: str, as_of: dt.datetime,
     after: Sequence[Any] | None, limit: int, select_params: Sequence[Any] = (),
 ) -> duckdb.DuckDBPyConnection:
+    """One chunk: pick the page's keys first, then compute `select` for those rows only.
+
+    Sorting whole rows (or computing JSON for every row after the key) before the LIMIT makes
+    each chunk cost as much as the rest of the dataset; choosing keys first keeps chunks cheap.
+    """
     cond, params = visible(as_of)
     where, where_params = [f"i.dataset_id = ?", cond], [dataset_id, *params]
+    page_where, page_params = list(where), list(where_params)
     if after is not None:
         sql, after_params = keyset_after(_KEYS, after)
-        where.append(sql)
-        where_params.extend(after_params)
+        page_where.append(sql)
+        page_params.extend(after_params)
     return cur.execute(
-        f"SELECT {select}, epoch_us(i.created_at) AS _k0, i.id AS _k1 FROM dataset_items i "
-        f"WHERE {' AND '.join(where)} ORDER BY epoch_us(i.created_at), i.id LIMIT ?",
-        [*select_params, *where_params, limit],
+        f"""
+        WITH page AS (
+            SELECT i.id, i.created_at FROM dataset_items i WHERE {' AND '.join(page_where)}
+            ORDER BY epoch_us(i.created_at), i.id LIMIT ?
+        )
+        SELECT {select}, epoch_us(i.created_at) AS _k0, i.id AS _k1
+        FROM dataset_items i SEMI JOIN page ON page.id = i.id AND page.created_at = i.created_at
+        WHERE {' AND '.join(where)}
+        ORDER BY epoch_us(i.created_at), i.id
+        """,
+        [*page_params, limit, *select_params, *where_params],
     )
 
 
@@ -95,30 +109,42 @@ def arrow_chunk(
     """One chunk as an Arrow table.
 
     input / expected_output are JSON text, or with `text_values` the text form (bare strings).
-    metadata is JSON text, or with `metadata_columns` one text column per key (`metadata.<key>`).
+    With `metadata_columns` (for CSV) every column is text: one `metadata.<key>` column per key,
+    tags comma-separated (a JSON array when a tag holds a comma), times in RFC 3339.
     """
     value = _text if text_values else (lambda e: f"({e})::VARCHAR")
-    columns = [f"i.id AS id", f"{value('i.input')} AS input", f"{value('i.expected_output')} AS expected_output"]
+    columns = ["i.id AS id", f"{value('i.input')} AS input", f"{value('i.expected_output')} AS expected_output"]
     params: list[Any] = []
-    if metadata_columns is None:
+    cells = metadata_columns is not None
+    if not cells:
         columns.append("coalesce(i.metadata, '{}'::JSON)::VARCHAR AS metadata")
     else:
-        for n, key in enumerate(metadata_columns):
+        for n, key in enumerate(metadata_columns or ()):
             ptr = "/" + key.replace("~", "~0").replace("/", "~1")
             columns.append(f"{_text('json_extract(i.metadata, ?)')} AS m{n}")
             params.extend([ptr] * 3)
+    tags = "coalesce(i.tags, [])::VARCHAR[]"
+    if cells:
+        tags = (
+            f"(CASE WHEN len(list_filter({tags}, lambda t: contains(t, ',') OR t <> trim(t))) > 0 "
+            f"OR starts_with(coalesce(({tags})[1], ''), '[') THEN to_json({tags})::VARCHAR "
+            f"ELSE array_to_string({tags}, ',') END)"
+        )
+    created, updated = "i.created_at", "i.valid_from"
+    if cells:
+        created, updated = f"strftime(i.created_at, {_RFC3339})", f"strftime(i.valid_from, {_RFC3339})"
     columns += [
-        "i.topic AS topic", "coalesce(i.tags, [])::VARCHAR[] AS tags",
+        "i.topic AS topic", f"{tags} AS tags",
         "i.source_trace_id AS source_trace_id", "i.source_span_id AS source_span_id",
-        "i.created_at AS created_at", "i.valid_from AS updated_at",
+        f"{created} AS created_at", f"{updated} AS updated_at",
     ]
     table = _page(cur, ", ".join(columns), dataset_id, as_of, after, limit, params).to_arrow_table()
     if table.num_rows == 0:
-        return table, None
+        return table.drop_columns(["_k0", "_k1"]), None
     last = [table.column("_k0")[-1].as_py(), table.column("_k1")[-1].as_py()]
     table = table.drop_columns(["_k0", "_k1"])
-    if metadata_columns is not None:
-        names = [c if not (c.startswith("m") and c[1:].isdigit()) else f"metadata.{metadata_columns[int(c[1:])]}"
+    if cells:
+        names = [f"metadata.{metadata_columns[int(c[1:])]}" if c[:1] == "m" and c[1:].isdigit() else c  # type: ignore[index]
                  for c in table.column_names]
         table = table.rename_columns(names)
     return table, last
