@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from spanlake.store.datasets import advance_clock
 from spanlake.store.ids import uuid7_batch
+from spanlake.store.schema import trace_key
 
 # Span columns a captured value may come from, by how their value becomes JSON.
 TEXT_COLUMNS = frozenset(
@@ -191,8 +192,9 @@ def find_trace_spans(
     """
     bounds = cur.execute(
         "SELECT trace_id, min(start_time), max(end_time) FROM trace_index "
-        "WHERE trace_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY trace_id",
-        [list(trace_ids)],
+        "WHERE trace_key IN (SELECT unnest(?::BIGINT[])) AND trace_id IN (SELECT unnest(?::VARCHAR[])) "
+        "GROUP BY trace_id",
+        [[trace_key(t) for t in trace_ids], list(trace_ids)],
     ).fetchall()
     known = {b[0] for b in bounds}
     if not known:
