@@ -212,15 +212,27 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
 
 
 def close_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, ids: Sequence[str], now: dt.datetime) -> list[str]:
-    """Close the current version of these items at `now`; returns the ids that had one."""
+    """Close the current version of these items at `now`; returns the ids that had one.
+
+    Select, then update (in the caller's transaction): DuckLake has no UPDATE ... RETURNING.
+    """
     if not ids:
         return []
-    rows = cur.execute(
-        "UPDATE dataset_items SET valid_to = ? WHERE dataset_id = ? AND valid_to IS NULL "
-        "AND id IN (SELECT unnest(?::VARCHAR[])) RETURNING id",
-        [now, dataset_id, list(ids)],
-    ).fetchall()
-    return [r[0] for r in rows]
+    found = [
+        r[0]
+        for r in cur.execute(
+            "SELECT id FROM dataset_items WHERE dataset_id = ? AND valid_to IS NULL "
+            "AND id IN (SELECT unnest(?::VARCHAR[]))",
+            [dataset_id, list(ids)],
+        ).fetchall()
+    ]
+    if found:
+        cur.execute(
+            "UPDATE dataset_items SET valid_to = ? WHERE dataset_id = ? AND valid_to IS NULL "
+            "AND id IN (SELECT unnest(?::VARCHAR[]))",
+            [now, dataset_id, found],
+        )
+    return found
 
 
 def close_all_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, now: dt.datetime) -> int:
