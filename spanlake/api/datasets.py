@@ -60,7 +60,7 @@ async def create_dataset(request: Request) -> Response:
 
 @endpoint
 async def get_dataset(request: Request) -> Response:
-    row = await store(request).read(service.resolve, ref(request))
+    row = await store(request).read(service.describe, ref(request))
     return JSONResponse(dataset_json(row))
 
 

@@ -18,12 +18,17 @@ from spanlake.store.dataset_items import ItemChanges, NewItem
 from spanlake.store.ids import uuid7
 
 
-def resolve(cur: duckdb.DuckDBPyConnection, ref: str) -> dict[str, Any]:
-    """A live dataset by id or name, or NotFound."""
-    row = datasets.find_dataset(cur, ref)
+def resolve(cur: duckdb.DuckDBPyConnection, ref: str, *, count_items: bool = False) -> dict[str, Any]:
+    """A live dataset by id or name, or NotFound; `item_count` only when asked (it scans items)."""
+    row = datasets.find_dataset(cur, ref, count_items=count_items)
     if row is None:
         raise NotFound(f"dataset {ref!r} not found")
     return row
+
+
+def describe(cur: duckdb.DuckDBPyConnection, ref: str) -> dict[str, Any]:
+    """The dataset as the API shows it, with its current item count."""
+    return resolve(cur, ref, count_items=True)
 
 
 def create_dataset(cur: duckdb.DuckDBPyConnection, name: str, description: str | None, metadata: dict) -> dict[str, Any]:
@@ -31,7 +36,7 @@ def create_dataset(cur: duckdb.DuckDBPyConnection, name: str, description: str |
         raise Conflict(f"a dataset named {name!r} already exists")
     dataset_id = uuid7()
     datasets.insert_dataset(cur, dataset_id, name, description, metadata)
-    return resolve(cur, dataset_id)
+    return describe(cur, dataset_id)
 
 
 def update_dataset(cur: duckdb.DuckDBPyConnection, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +44,7 @@ def update_dataset(cur: duckdb.DuckDBPyConnection, ref: str, changes: dict[str, 
     if "name" in changes and changes["name"] != row["name"] and datasets.name_taken(cur, changes["name"], except_id=row["id"]):
         raise Conflict(f"a dataset named {changes['name']!r} already exists")
     datasets.update_dataset(cur, row["id"], changes)
-    return resolve(cur, row["id"])
+    return describe(cur, row["id"])
 
 
 def delete_dataset(cur: duckdb.DuckDBPyConnection, ref: str) -> None:

@@ -18,10 +18,8 @@ from spanlake.store.writer import utc_now
 
 _ONE_US = dt.timedelta(microseconds=1)
 
-_SELECT = """
-    d.id, d.name, d.description, d.metadata::VARCHAR, d.created_at, d.updated_at,
-    (SELECT count(*) FROM dataset_items i WHERE i.dataset_id = d.id AND i.valid_to IS NULL)
-"""
+_SELECT = "d.id, d.name, d.description, d.metadata::VARCHAR, d.created_at, d.updated_at"
+_COUNT = "(SELECT count(*) FROM dataset_items i WHERE i.dataset_id = d.id AND i.valid_to IS NULL)"
 
 
 def _row(row: tuple[Any, ...] | None) -> dict[str, Any] | None:
@@ -34,14 +32,18 @@ def _row(row: tuple[Any, ...] | None) -> dict[str, Any] | None:
         "metadata": json.loads(row[3]) if row[3] is not None else {},
         "created_at": row[4],
         "updated_at": row[5],
-        "item_count": int(row[6]),
+        "item_count": int(row[6]) if row[6] is not None else None,
     }
 
 
-def find_dataset(cur: duckdb.DuckDBPyConnection, ref: str) -> dict[str, Any] | None:
-    """A live dataset by id, else by name (ids win: names may not look like ids)."""
+def find_dataset(cur: duckdb.DuckDBPyConnection, ref: str, *, count_items: bool = True) -> dict[str, Any] | None:
+    """A live dataset by id, else by name (ids win: names may not look like ids).
+
+    Counting current items scans the dataset's rows; callers that only need the id skip it.
+    """
+    count = _COUNT if count_items else "NULL"
     row = cur.execute(
-        f"SELECT {_SELECT} FROM datasets d WHERE d.deleted_at IS NULL AND (d.id = ? OR d.name = ?) "
+        f"SELECT {_SELECT}, {count} FROM datasets d WHERE d.deleted_at IS NULL AND (d.id = ? OR d.name = ?) "
         "ORDER BY (d.id = ?) DESC LIMIT 1",
         [ref, ref, ref],
     ).fetchone()
