@@ -52,6 +52,24 @@ def test_capture_span_ids_keeps_chat_messages_and_dedups(http):
     assert capture(http, d, {"span_ids": [llm_span]})["captured"] == 1
 
 
+def test_concurrent_captures_of_one_span_make_one_item(http, shared_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    trace_id, spans = llm_trace(2)
+    send_spans(http, spans)
+    d = new_dataset(http)["id"]
+    ids = [s.span_id.hex() for s in spans]
+
+    def once(_):
+        with client(shared_server) as c:
+            return capture(c, d, {"span_ids": ids})
+
+    results = list(ThreadPoolExecutor(6).map(once, range(6)))
+    assert sum(r["captured"] for r in results) == 2
+    assert sum(r["duplicates"] for r in results) == 10
+    assert len(items(http, d)) == 2
+
+
 def test_capture_trace_roots_or_filtered_spans(http):
     trace_a, spans_a = llm_trace(3)
     trace_b, spans_b = llm_trace(2, model="claude")
