@@ -53,7 +53,7 @@ def _page(
     each chunk cost as much as the rest of the dataset; choosing keys first keeps chunks cheap.
     """
     cond, params = visible(as_of)
-    where, where_params = [f"i.dataset_id = ?", cond], [dataset_id, *params]
+    where, where_params = ["i.dataset_id = ?", cond], [dataset_id, *params]
     page_where, page_params = list(where), list(where_params)
     if after is not None:
         sql, after_params = keyset_after(_KEYS, after)
