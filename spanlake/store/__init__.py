@@ -3,14 +3,22 @@
 Why a single writer: DuckDB allows one process many connections, but concurrent writers to the
 same rows conflict, and group commit needs one place where transactions are formed. Reads run
 on a small thread pool with their own cursors so they never block the event loop or the writer.
+
+Why the store can reopen itself: after an I/O failure (a full disk) DuckDB invalidates the
+database instance for good ("must be restarted"). Committed data is safe in the WAL, so the
+store closes the instance and opens it again (replaying the WAL) before the next use, and the
+server keeps running once space returns. A COMMIT that raised "succeeded and is durable" (the
+automatic checkpoint after it failed) counts as committed: its callers are acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import duckdb
@@ -19,8 +27,18 @@ from spanlake.store.connection import StoreConfig, open_connection
 from spanlake.store.migrate import migrate
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 __all__ = ["Store", "StoreConfig"]
+
+_COMMITTED_ANYWAY = "COMMIT succeeded and is durable"
+_INVALIDATED = ("database has been invalidated", "must be restarted", "Reopen the database")
+
+
+def needs_reopen(exc: BaseException) -> bool:
+    """True for the errors after which DuckDB refuses every further use of the instance."""
+    text = str(exc)
+    return isinstance(exc, duckdb.FatalException) or any(marker in text for marker in _INVALIDATED)
 
 
 class Store:
@@ -31,7 +49,12 @@ class Store:
         self.config = config
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._cursors_lock = threading.Lock()
+        self._generation = 0
+        self._broken = False
+        # Readers in flight; a reopen waits for them and holds new ones back.
+        self._gate = threading.Condition()
+        self._readers = 0
+        self._reopening = False
         self._reader = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="spanlake-read")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-write")
         self._closed = False
@@ -48,31 +71,94 @@ class Store:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
+        if cur is None or getattr(self._local, "generation", -1) != self._generation:
             cur = self._conn.cursor()
             if self.config.is_lake:
                 cur.execute(f"USE {self.config.catalog}")
             self._local.cursor = cur
-            with self._cursors_lock:
+            self._local.generation = self._generation
+            with self._gate:
                 self._cursors.append(cur)
         return cur
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._gate:
+            while self._reopening:
+                self._gate.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._readers -= 1
+                self._gate.notify_all()
+
+    def _reopen_if_broken(self) -> None:
+        """Replace an invalidated instance with a fresh one (WAL replay); called by the writer."""
+        if not self._broken:
+            return
+        with self._gate:
+            self._reopening = True
+            while self._readers:
+                self._gate.wait()
+        try:
+            for cur in self._cursors:
+                try:
+                    cur.close()
+                except duckdb.Error:
+                    pass
+            self._cursors.clear()
+            try:
+                self._conn.close()
+            except duckdb.Error:
+                pass
+            self._conn = open_connection(self.config)  # raises while the disk is still full
+            self._generation += 1
+            self._broken = False
+            log.warning("store reopened after a fatal error; committed data was recovered from the WAL")
+        finally:
+            with self._gate:
+                self._reopening = False
+                self._gate.notify_all()
+
+    def _note_failure(self, exc: BaseException) -> None:
+        if needs_reopen(exc):
+            self._broken = True
+
     # Synchronous forms, for the CLI and for code already on a worker thread.
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        return fn(self._cursor(), *args)
+        with self._reading():
+            if self._broken:
+                raise duckdb.IOException("the store is recovering from a storage error; retry shortly")
+            try:
+                return fn(self._cursor(), *args)
+            except duckdb.Error as exc:
+                self._note_failure(exc)
+                raise
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(cursor, *args) in one transaction on the calling thread."""
+        self._reopen_if_broken()
         cur = self._cursor()
         cur.begin()
         try:
             result = fn(cur, *args)
-            cur.commit()
-        except BaseException:
+        except BaseException as exc:
+            self._note_failure(exc)
             try:
                 cur.rollback()
             except duckdb.Error:
                 pass  # the transaction may already be aborted by the failure
+            raise
+        try:
+            cur.commit()
+        except duckdb.Error as exc:
+            self._note_failure(exc)
+            if _COMMITTED_ANYWAY in str(exc):
+                self._broken = True  # the data is durable; the instance must still be replaced
+                log.error("commit is durable but the checkpoint after it failed: %s", exc)
+                return result
             raise
         return result
 
@@ -92,14 +178,16 @@ class Store:
         self._closed = True
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
-        with self._cursors_lock:
+        with self._gate:
             for cur in self._cursors:
                 try:
                     cur.close()
                 except duckdb.Error:
                     pass
         try:
-            if not self.config.is_lake:
+            if not self.config.is_lake and not self._broken:
                 self._conn.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            log.error("final checkpoint failed (the WAL keeps the data): %s", exc)
         finally:
             self._conn.close()
