@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,3 +70,44 @@ def test_schemathesis_finds_no_server_errors(make_server):
         timeout=400,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_every_json_route_limits_its_body(shared_server):
+    """A 17 MB body to any JSON route is refused with 413, not buffered."""
+    doc = httpx.get(f"{shared_server.http_url}/openapi.json").json()
+    big = b"[" + b"1," * (17 * 1024 * 1024 // 2) + b"1]"
+    checked = 0
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        url = path.replace("{trace_id}", "0" * 31 + "1").replace("{span_id}", "0" * 15 + "1")
+        for name in ("dataset", "item_id", "batch_id", "name", "run_id"):
+            url = url.replace("{" + name + "}", "x")
+        for method, op in ops.items():
+            if method not in ("post", "patch", "put") or "requestBody" not in op:
+                continue
+            resp = httpx.request(method.upper(), f"{shared_server.http_url}{url}", content=big,
+                                 headers={"content-type": "application/json"}, timeout=60)
+            assert resp.status_code in (404, 413), (method, path, resp.status_code)
+            checked += 1
+    assert checked >= 3
+
+
+def test_binds_loopback_by_default(shared_server):
+    """Started without --host, both listeners accept on 127.0.0.1 only."""
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, and ::ffff:127.0.0.1 (grpc)
+    listening: dict[int, set[str]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":  # LISTEN
+                address, port = local.rsplit(":", 1)
+                listening.setdefault(int(port, 16), set()).add(address)
+    for port in (shared_server.http_port, shared_server.grpc_port):
+        assert listening.get(port) and listening[port] <= loopback, f"port {port} listens on {listening.get(port)}"
+
+
+def test_dockerfile_runs_as_non_root():
+    dockerfile = (Path(__file__).resolve().parent.parent / "Dockerfile").read_text()
+    users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")

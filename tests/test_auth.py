@@ -48,6 +48,23 @@ def test_every_api_route_needs_a_key(keyed):
         assert ok.status_code != 401, path
 
 
+def test_every_api_method_needs_a_key(keyed):
+    """POST/PATCH/DELETE too: refused before the body is even read."""
+    doc = httpx.get(f"{keyed.http_url}/openapi.json").json()
+    checked = 0
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        url = path
+        for name in ("trace_id", "span_id", "dataset", "item_id", "batch_id", "name", "run_id"):
+            url = url.replace("{" + name + "}", "0" * 31 + "1" if name == "trace_id" else "0" * 15 + "1" if name == "span_id" else "x")
+        for method in ops:
+            resp = httpx.request(method.upper(), f"{keyed.http_url}{url}", json={})
+            assert resp.status_code == 401, (method, path, resp.status_code)
+            checked += 1
+    assert checked >= 10
+
+
 def test_otlp_http_needs_a_key(keyed):
     _, spans = llm_trace(2)
     body = request(spans).SerializeToString()
