@@ -11,10 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from spanlake.scoring.base import ScoreContext, ScoreResult, ScorerConfigError, ScorerType, ScoringError, coerce_result
-from spanlake.scoring.http_errors import make_client, post_json
+from spanlake.scoring.http_errors import ClientPool, post_json
 
 PARAMETERS = {
     "type": "object",
@@ -45,7 +43,7 @@ class HttpScorer:
                 raise ScorerConfigError(f"params.headers_env.{header}: environment variable {env} is not set")
             self.headers[header] = os.environ[env]
         self.pool_size = 8
-        self._client: httpx.AsyncClient | None = None
+        self._client: ClientPool | None = None
 
     def bind_concurrency(self, concurrency: int) -> None:
         """Size the connection pool to the concurrency the engine will allow."""
@@ -53,7 +51,7 @@ class HttpScorer:
 
     async def score(self, ctx: ScoreContext) -> ScoreResult:
         if self._client is None:
-            self._client = make_client(self.pool_size, self.timeout_s)
+            self._client = ClientPool(self.pool_size, self.timeout_s)
         payload: dict[str, Any] = {
             "trace_id": ctx.trace_id,
             "span_id": ctx.span["span_id"],

@@ -14,10 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from spanlake.scoring.base import ScoreContext, ScoreResult, ScorerConfigError, ScorerType, ScoringError, as_text
-from spanlake.scoring.http_errors import make_client, post_json
+from spanlake.scoring.http_errors import ClientPool, post_json
 
 DEFAULT_PROMPT = """You are grading the answer of an AI application.
 
@@ -102,7 +100,7 @@ class LlmJudge:
             raise ScorerConfigError(f"params.api_key_env: environment variable {key_env} is not set")
         self.headers = {"authorization": f"Bearer {key}"} if key else {}
         self.pool_size = 8
-        self._client: httpx.AsyncClient | None = None
+        self._client: ClientPool | None = None
 
     def bind_concurrency(self, concurrency: int) -> None:
         self.pool_size = concurrency
@@ -124,7 +122,7 @@ class LlmJudge:
 
     async def score(self, ctx: ScoreContext) -> ScoreResult:
         if self._client is None:
-            self._client = make_client(self.pool_size, self.timeout_s)
+            self._client = ClientPool(self.pool_size, self.timeout_s)
         body = {"model": self.model, "messages": self.messages(ctx), **self.body_extra}
         answer = await post_json(self._client, self.url, body, headers=self.headers, what=f"judge {self.model}")
         try:

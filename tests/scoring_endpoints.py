@@ -1,0 +1,151 @@
+"""Outside services the scoring tests and benchmarks score against, on 127.0.0.1 free ports.
+
+One uvicorn server in a background thread, two kinds of routes:
+
+- `POST /score/{mode}`: an `http` scorer endpoint. Modes: `fast`, `slow` (sleeps `slow_seconds`).
+  A trace whose input contains `REJECT` gets a 400 (a permanent failure); `FLAKY` a 503 on
+  its first call.
+- `POST /v1/chat/completions`: an OpenAI-compatible judge. What it answers depends on markers
+  in the prompt: `RATE` (429 + Retry-After on the first call), `OOPS` (503 twice), `GARBAGE`
+  (prose with no score), `STUCK` (sleeps past any sane timeout), `SLOW` (sleeps 0.5 s),
+  `LABEL-PASS` / `LABEL-FAIL` (label answers); otherwise `{"score": 0.75, ...}`.
+  `latency_s` delays every answer (the benchmark uses 0.2).
+
+Every call is counted per trace id (started and answered), so tests can prove nothing was
+scored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server_process import free_port
+
+_TRACE = re.compile(r"trace=([0-9a-f]{32})")
+
+
+class ScoringEndpoints:
+    def __init__(self, *, slow_seconds: float = 0.3, latency_s: float = 0.0):
+        self.slow_seconds = slow_seconds
+        self.latency_s = latency_s
+        self.port = free_port()
+        self.started: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.started.clear()
+            self.answered.clear()
+
+    def _count(self, counter: Counter[str], key: str) -> int:
+        with self.lock:
+            counter[key] += 1
+            return counter[key]
+
+    async def score(self, request: Request) -> JSONResponse:
+        payload = await request.json()
+        trace_id = payload["trace_id"]
+        calls = self._count(self.started, trace_id)
+        if request.path_params["mode"] == "slow":
+            await asyncio.sleep(self.slow_seconds)
+        text = str(payload.get("input"))
+        self._count(self.answered, trace_id)
+        if "REJECT" in text:
+            return JSONResponse({"error": "cannot score this"}, status_code=400)
+        if "FLAKY" in text and calls == 1:
+            return JSONResponse({"error": "busy"}, status_code=503, headers={"Retry-After": "0"})
+        spans = payload.get("spans") or []
+        return JSONResponse(
+            {"value": len(spans), "label": "spans", "explanation": f"{len(spans)} spans", "metadata": {"calls": calls}}
+        )
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        prompt = "\n".join(m["content"] for m in body["messages"])
+        match = _TRACE.search(prompt)
+        key = match.group(1) if match else prompt[:64]
+        calls = self._count(self.started, key)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if "STUCK" in prompt:
+            await asyncio.sleep(30)
+        if "SLOW" in prompt:
+            await asyncio.sleep(0.5)
+        self._count(self.answered, key)
+        if "RATE" in prompt and calls == 1:
+            return JSONResponse({"error": {"message": "slow down"}}, status_code=429, headers={"Retry-After": "1"})
+        if "OOPS" in prompt and calls <= 2:
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if "GARBAGE" in prompt:
+            content = "Well, it depends on how you look at it. Hard to say!"
+        elif "LABEL-PASS" in prompt:
+            content = "Reasoning: the answer is right.\nlabel: pass"
+        elif "LABEL-FAIL" in prompt:
+            content = '```json\n{"label": "fail", "explanation": "wrong city"}\n```'
+        else:
+            content = '{"score": 0.75, "explanation": "mostly right"}'
+        return JSONResponse(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
+
+    def start(self) -> "ScoringEndpoints":
+        app = Starlette(
+            routes=[
+                Route("/score/{mode}", self.score, methods=["POST"]),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off",
+            ws="none", backlog=512, timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="scoring-endpoints", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("scoring test endpoints did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> "ScoringEndpoints":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def spans_counter(ctx: Any) -> dict[str, Any]:
+    """A `module:callable` Python scorer for the tests: how many spans the trace has."""
+    return {"value": len(ctx.spans), "explanation": f"min={ctx.params.get('min', 0)}"}
