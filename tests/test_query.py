@@ -159,3 +159,51 @@ def test_pagination_is_stable_while_spans_arrive(seeded):
         if cursor is None:
             break
     assert seen_spans == spans_before and len(set(seen_spans)) == len(seen_spans) == 24
+
+
+def test_score_filters_on_traces_and_spans(seeded):
+    """score.<name> finds the traces (and spans) carrying such a score; not_exists finds the rest."""
+    server, traces, _ = seeded
+    scored = {traces[0]["trace_id"]: 0.9, traces[3]["trace_id"]: 0.2, traces[7]["trace_id"]: 0.7}
+    for trace_id, value in scored.items():
+        resp = httpx.post(
+            f"{server.http_url}/api/scores",
+            json={"trace_id": trace_id, "name": "quality", "value": value, "source": "api"},
+        )
+        assert resp.status_code == 201, resp.text
+
+    def trace_ids(flt) -> list[str]:
+        return [t["trace_id"] for t in get(server, "/api/traces", filter=json.dumps(flt), limit=100).json()["items"]]
+
+    assert set(trace_ids({"field": "score.quality", "op": "gte", "value": 0.5})) == {traces[0]["trace_id"], traces[7]["trace_id"]}
+    assert trace_ids({"field": "score.quality", "op": "exists"}) == [t for t in (x["trace_id"] for x in traces) if t in scored]
+    seeded_ids = {t["trace_id"] for t in traces}  # other tests of this module add traces too
+    missing = trace_ids({"field": "score.quality", "op": "not_exists"})
+    assert set(missing) & seeded_ids == seeded_ids - set(scored)
+    either = trace_ids({"or": [{"field": "score.quality", "op": "lt", "value": 0.5}, {"field": "service", "op": "eq", "value": "search"}]})
+    assert set(either) & seeded_ids == {traces[3]["trace_id"]} | {t["trace_id"] for t in traces if t["service"] == "search"}
+    assert trace_ids({"field": "score.no-such-score", "op": "exists"}) == []
+    summary = next(t for t in get(server, "/api/traces", limit=100).json()["items"] if t["trace_id"] == traces[0]["trace_id"])
+    assert summary["scores"] == {"quality": 0.9}
+    spans = get(server, "/api/spans", filter=json.dumps({"field": "score.quality", "op": "gt", "value": 0.5})).json()["items"]
+    assert {s["trace_id"] for s in spans} == {traces[0]["trace_id"], traces[7]["trace_id"]}
+    assert all(s["parent_span_id"] is None for s in spans)  # a trace score sits on the root span
+
+
+def test_required_score_names():
+    from spanlake.filters import parse_filter
+    from spanlake.query.score_hints import required_score_names
+
+    def names(tree) -> set[str]:
+        return set(required_score_names(parse_filter(tree)))
+
+    q = {"field": "score.q", "op": "gt", "value": 0}
+    r = {"field": "score.r", "op": "exists"}
+    other = {"field": "name", "op": "eq", "value": "x"}
+    assert names(q) == {"q"}
+    assert names({"and": [q, r, other]}) == {"q", "r"}
+    assert names({"or": [q, r]}) == set()
+    assert names({"or": [{"and": [q, r]}, q]}) == {"q"}
+    assert names({"or": [q, other]}) == set()
+    assert names({"not": q}) == set()
+    assert names({"field": "score.q", "op": "not_exists"}) == set()

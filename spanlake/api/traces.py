@@ -12,21 +12,26 @@ from starlette.routing import Route
 from spanlake.api import ids
 from spanlake.api.errors import bad_request, not_found
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
-from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_time
+from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter, parse_time
+from spanlake.query.score_hints import required_score_names
 from spanlake.query.search import Page, SearchParams, list_traces, search_spans
 from spanlake.query.traces import get_span, get_trace_spans
 
 
-def parse_filter_param(raw: str | None) -> CompiledFilter | None:
-    """The `filter` query parameter: JSON text of a filter tree."""
+def parse_filter_param(raw: str | None, score_scope: str = "span") -> tuple[CompiledFilter | None, frozenset[str]]:
+    """The `filter` query parameter (JSON text of a filter tree): compiled, and its required scores.
+
+    Trace listings compile score leaves at trace scope: a trace carries the scores of its spans.
+    """
     if raw is None or raw.strip() == "":
-        return None
+        return None, frozenset()
     try:
         tree = json.loads(raw)
     except ValueError as exc:
         raise bad_request(f"filter is not valid JSON: {exc}") from None
     try:
-        return compile_filter(tree)
+        parsed = parse_filter(tree)
+        return compile_filter(parsed, score_scope=score_scope), required_score_names(parsed)
     except FilterError as exc:
         raise bad_request(f"invalid filter: {exc}", path=exc.path) from None
 
@@ -42,10 +47,12 @@ def _time_param(request: Request, name: str) -> Any:
         raise bad_request(f"{name} must be an ISO-8601 time or epoch seconds, got {raw!r}") from None
 
 
-def search_params(request: Request) -> SearchParams:
+def search_params(request: Request, score_scope: str = "span") -> SearchParams:
     q = request.query_params
+    compiled, required_scores = parse_filter_param(q.get("filter"), score_scope)
     return SearchParams(
-        filter=parse_filter_param(q.get("filter")),
+        filter=compiled,
+        required_scores=required_scores,
         service=q.get("service") or None,
         name=q.get("name") or None,
         since=_time_param(request, "since"),
@@ -55,8 +62,8 @@ def search_params(request: Request) -> SearchParams:
     )
 
 
-async def _page(request: Request, fn) -> JSONResponse:
-    params = search_params(request)
+async def _page(request: Request, fn, score_scope: str) -> JSONResponse:
+    params = search_params(request, score_scope)
     try:
         page: Page = await request.app.state.services.store.read(fn, params)
     except ValueError as exc:  # a cursor whose content does not parse
@@ -66,11 +73,11 @@ async def _page(request: Request, fn) -> JSONResponse:
 
 
 async def list_traces_route(request: Request) -> JSONResponse:
-    return await _page(request, list_traces)
+    return await _page(request, list_traces, "trace")
 
 
 async def search_spans_route(request: Request) -> JSONResponse:
-    return await _page(request, search_spans)
+    return await _page(request, search_spans, "span")
 
 
 async def get_trace(request: Request) -> JSONResponse:

@@ -16,7 +16,7 @@ import duckdb
 
 from spanlake.filters import CompiledFilter
 from spanlake.query.span_rows import SPAN_SELECT, iso_from_ns, span_from_row
-from spanlake.store.schema import trace_key
+from spanlake.store.schema import TRACE_KEY_SQL, trace_key
 from spanlake.store.writer import utc_now
 
 
@@ -29,6 +29,8 @@ class SearchParams:
     until: dt.datetime | None = None
     limit: int = 50
     cursor: dict[str, Any] | None = None
+    # Scores every match must carry (query.score_hints): bounds the scan to the scored traces.
+    required_scores: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -75,6 +77,25 @@ def _time_range(where: _Where, column: str, params: SearchParams) -> None:
         where.add(f"{column} <= ?", params.until)
 
 
+def _scored_range(cur: duckdb.DuckDBPyConnection, where: _Where, column: str, params: SearchParams) -> bool:
+    """Bound `column` to the time range of traces carrying the required scores; False if none do."""
+    if not params.required_scores:
+        return True
+    names = sorted(params.required_scores)
+    marks = ", ".join("?" for _ in names)
+    lo, hi = cur.execute(
+        f"""
+        SELECT epoch_ns(min(ti.start_time)), epoch_ns(max(ti.end_time)) FROM trace_index ti
+        WHERE ti.trace_key IN (SELECT DISTINCT {TRACE_KEY_SQL.format(col="sc.trace_id")} FROM scores sc WHERE sc.name IN ({marks}))
+        """,
+        names,
+    ).fetchone()
+    if lo is None:
+        return False
+    where.add(f"{column} BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)", lo, hi)
+    return True
+
+
 def list_traces(cur: duckdb.DuckDBPyConnection, params: SearchParams) -> Page:
     """One row per trace, newest first; a trace matches the filter when any of its spans does."""
     snap = _snapshot(params)
@@ -97,6 +118,8 @@ def list_traces(cur: duckdb.DuckDBPyConnection, params: SearchParams) -> Page:
         span_where = _Where()
         span_where.add("s.ingested_at <= ?", snap)
         _time_range(span_where, "s.start_time", params)
+        if not _scored_range(cur, span_where, "s.start_time", params):
+            return Page([], None)
         span_where.add(f"({params.filter.sql})", *params.filter.params)
         page_where.add(f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {span_where.sql()})", *span_where.params)
 
@@ -188,6 +211,8 @@ def search_spans(cur: duckdb.DuckDBPyConnection, params: SearchParams) -> Page:
             t_ns, t_ns, trace_id, span_id,
         )
     if params.filter is not None:
+        if not _scored_range(cur, where, "s.start_time", params):
+            return Page([], None)
         where.add(f"({params.filter.sql})", *params.filter.params)
     rows = cur.execute(
         f"""
