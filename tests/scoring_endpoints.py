@@ -86,7 +86,7 @@ class ScoringEndpoints:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if "STUCK" in prompt:
-            await asyncio.sleep(30)
+            await asyncio.sleep(5)
         if "SLOW" in prompt:
             await asyncio.sleep(0.5)
         self._count(self.answered, key)
@@ -121,7 +121,7 @@ class ScoringEndpoints:
         )
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off",
-            ws="none", backlog=512, timeout_keep_alive=30,
+            ws="none", backlog=512, timeout_keep_alive=30, timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="scoring-endpoints", daemon=True)
@@ -149,3 +149,58 @@ class ScoringEndpoints:
 def spans_counter(ctx: Any) -> dict[str, Any]:
     """A `module:callable` Python scorer for the tests: how many spans the trace has."""
     return {"value": len(ctx.spans), "explanation": f"min={ctx.params.get('min', 0)}"}
+
+
+# Traces and batches ---------------------------------------------------------------------------
+
+
+def make_trace(
+    input: str = "What is the capital of France?",
+    output: str = "Paris",
+    *,
+    error: bool = False,
+    duration_ms: float = 100.0,
+    children: int = 2,
+) -> tuple[str, list[Any]]:
+    """A root span carrying the trace's input/output (OpenInference keys) and LLM children."""
+    from otlp_builders import new_span_id, new_trace_id, span
+
+    trace_id, root = new_trace_id(), new_span_id()
+    start = time.time_ns()
+    spans = [
+        span(trace_id, root, "agent.run", start_ns=start, duration_ms=duration_ms,
+             attributes={"input.value": input, "output.value": output})
+    ]
+    for i in range(children):
+        spans.append(
+            span(trace_id, new_span_id(), "chat", parent=root, start_ns=start + (i + 1) * 1000, duration_ms=10 + i,
+                 error=error and i == 0,
+                 attributes={"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10,
+                             "gen_ai.usage.output_tokens": 5})
+        )
+    return trace_id, spans
+
+
+def send(server: Any, spans: list[Any], service: str = "scoring-tests") -> None:
+    import httpx
+    from otlp_builders import request
+
+    resp = httpx.post(
+        f"{server.http_url}/v1/traces", content=request(spans, service=service).SerializeToString(),
+        headers={"content-type": "application/x-protobuf"}, timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+
+
+def wait_batch(server: Any, batch_id: str, *, timeout: float = 30.0, until: Any = None) -> dict[str, Any]:
+    """Poll the batch until it is finished (or `until(batch)` holds); fail with its state on timeout."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = httpx.get(f"{server.http_url}/api/scores/batches/{batch_id}", timeout=10).json()
+        if (until(batch) if until else batch["status"] in ("completed", "failed")):
+            return batch
+        if time.monotonic() > deadline:
+            raise AssertionError(f"batch not done after {timeout}s: {batch}")
+        time.sleep(0.05)
