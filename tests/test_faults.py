@@ -110,3 +110,47 @@ def test_repeated_sigkill_at_random_moments_keeps_every_ack_exactly_once(make_se
     counts = {t: _span_count(server, t) for t in snapshot}
     bad = {t: n for t, n in counts.items() if n != 10}
     assert not bad, f"{len(bad)} of {len(snapshot)} acknowledged traces are not stored exactly once: {list(bad.items())[:5]}"
+
+
+def test_a_trickling_client_does_not_stall_others(shared_server):
+    """One client sends its request a byte at a time; others are served meanwhile."""
+    import socket
+
+    _, spans = llm_trace(3)
+    body = request(spans).SerializeToString()
+    head = (
+        f"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    slow = socket.create_connection(("127.0.0.1", shared_server.http_port))
+    done = threading.Event()
+
+    def trickle() -> None:
+        for byte in head + body[: len(body) // 2]:
+            if done.is_set():
+                return
+            slow.send(bytes([byte]))
+            time.sleep(0.01)
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        latencies = []
+        for _ in range(20):
+            trace_id, other = llm_trace(3)
+            started = time.perf_counter()
+            export(shared_server.grpc_target, request(other))
+            resp = httpx.post(
+                f"{shared_server.http_url}/v1/traces",
+                content=request(other).SerializeToString(),
+                headers={"content-type": "application/x-protobuf"},
+                timeout=10,
+            )
+            assert resp.status_code == 200
+            latencies.append(time.perf_counter() - started)
+        assert sender.is_alive(), "the trickle finished too early to prove anything"
+        assert max(latencies) < 5.0
+    finally:
+        done.set()
+        sender.join()
+        slow.close()
