@@ -59,7 +59,6 @@ class EngineConfig:
     poll_seconds: float = 1.0
     chunk_traces: int = 500  # traces loaded per spans query
     flush_scores: int = 1000  # scores written per transaction, at most
-    flush_seconds: float = 0.25  # longest a finished score waits for its transaction
     drain_seconds: float = 10.0  # on shutdown, how long scorers in flight may finish
 
     def validate(self) -> None:

@@ -6,8 +6,9 @@ Three loops per batch, joined by bounded hand-offs so memory stays flat on any b
   chunk ahead of the scorers;
 - scoring: async scorers run one task per trace under the scorer's semaphore (shared by every
   batch using that scorer); sync scorers (pure code) run a whole chunk per worker-thread hop;
-- the writer commits outcomes `flush_scores` at a time: scores and "item done" in one transaction,
-  so a crash leaves each item either scored and done, or pending and scored again after restart.
+- the writer group-commits outcomes (up to `flush_scores` per transaction): scores and "item done"
+  in one transaction, so a crash leaves each item either scored and done, or pending and scored
+  again after the restart.
 
 Transient errors are retried here, for every scorer alike, with exponential backoff and jitter,
 never sooner than the server's Retry-After.
@@ -19,7 +20,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 import uuid
 from typing import Any
 
@@ -288,24 +288,27 @@ class BatchRunner:
     # Writer and lease -------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        buffer: list[jobs.ItemOutcome] = []
-        first_at = 0.0
+        """Group commit: write whatever finished while the previous transaction ran.
+
+        Fast scorers fill the queue during a commit, so transactions grow to `flush_scores`; slow
+        ones (LLM calls) get each answer stored within one commit, so a crash wastes few paid calls.
+        """
         while True:
-            timeout = None if not buffer else max(0.0, first_at + self.config.flush_seconds - time.monotonic())
-            try:
-                item = await asyncio.wait_for(self._results.get(), timeout)
-            except TimeoutError:
-                item = None
-            if item is not None and item is not _END:
-                if not buffer:
-                    first_at = time.monotonic()
-                buffer.append(item)
-            full = len(buffer) >= self.config.flush_scores
-            due = buffer and (item is None or item is _END or time.monotonic() - first_at >= self.config.flush_seconds)
-            if buffer and (full or due):
+            item = await self._results.get()
+            buffer = [] if item is _END else [item]
+            end = item is _END
+            while not end and len(buffer) < self.config.flush_scores:
+                try:
+                    item = self._results.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is _END:
+                    end = True
+                else:
+                    buffer.append(item)
+            if buffer:
                 await self._flush(buffer)
-                buffer = []
-            if item is _END:
+            if end:
                 return
 
     async def _flush(self, outcomes: list[jobs.ItemOutcome]) -> None:
