@@ -15,14 +15,13 @@ from typing import Any
 
 import yaml
 
+from spanlake.datasets.capture import parse_span_field
+from spanlake.datasets.errors import Invalid
+from spanlake.datasets.validate import dataset_name
 from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter
 
 SCOPES = ("span", "trace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-# Span columns a rule may map into an item's input / expected output (besides attributes.<key>).
-MAPPABLE_FIELDS = frozenset(
-    {"input", "output", "name", "model", "status_message", "attributes", "resource_attributes", "events"}
-)
 _KNOWN_KEYS = frozenset(
     {
         "name", "dataset", "scope", "when", "sample", "input", "expected_output", "topic", "tags",
@@ -84,14 +83,6 @@ def sampled_in(rule_name: str, key: str, fraction: float) -> bool:
     return int(digest[:8], 16) < sample_threshold(fraction)
 
 
-def _field_ok(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    if value.startswith(("attributes.", "resource.")):
-        return len(value.split(".", 1)[1]) > 0
-    return value in MAPPABLE_FIELDS
-
-
 class _Validator:
     def __init__(self) -> None:
         self.problems: list[str] = []
@@ -120,6 +111,11 @@ class _Validator:
         dataset = raw.get("dataset")
         if not isinstance(dataset, str) or not dataset.strip():
             self.problem(label + ".dataset", "required: the dataset name (created if missing)")
+        else:
+            try:
+                dataset_name(dataset, label + ".dataset")
+            except Invalid as exc:
+                self.problems.append(str(exc))
         scope = raw.get("scope", "span")
         if scope not in SCOPES:
             self.problem(label + ".scope", f"must be 'span' or 'trace', got {scope!r}")
@@ -130,11 +126,11 @@ class _Validator:
             self.problem(label + ".sample", f"must be a number in (0, 1], got {sample!r}")
         for key, default in (("input", "input"), ("expected_output", "output")):
             value = raw.get(key, default)
-            if value is not None and not _field_ok(value):
-                self.problem(
-                    f"{label}.{key}",
-                    f"must be one of {', '.join(sorted(MAPPABLE_FIELDS))}, attributes.<key> or resource.<key>; got {value!r}",
-                )
+            if value is not None:
+                try:
+                    parse_span_field(value, f"{label}.{key}")
+                except Invalid as exc:
+                    self.problems.append(str(exc))
         topic = raw.get("topic")
         if topic is not None and not isinstance(topic, str):
             self.problem(label + ".topic", "must be a string")

@@ -12,17 +12,13 @@ import duckdb
 
 from spanlake.capture.rules import Rule
 from spanlake.datasets.capture import parse_span_field
-from spanlake.datasets.service import create_dataset
 from spanlake.store.dataset_capture import CaptureOptions, capture_spans
-from spanlake.store.datasets import find_dataset
+from spanlake.store.datasets import get_or_create_dataset
 
 
 def dataset_for_rule(cur: duckdb.DuckDBPyConnection, name: str) -> str:
     """The id of the rule's dataset, created on first capture ("created if missing")."""
-    found = find_dataset(cur, name)
-    if found is not None:
-        return found["id"]
-    return create_dataset(cur, name, "Created by a capture rule", {"created_by": "capture rules"})["id"]
+    return get_or_create_dataset(cur, name)
 
 
 def rule_options(rule: Rule) -> CaptureOptions:
