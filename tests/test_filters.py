@@ -67,8 +67,8 @@ class Harness:
         self.con.execute("INSERT INTO spans SELECT *, NULL FROM batch")
         self.con.execute("INSERT INTO scores (trace_id, span_id, name, value, label) SELECT * FROM score_rows")
 
-    def run(self, f: Any, source: str) -> set[str]:
-        c = compile_filter(f)
+    def run(self, f: Any, source: str, score_scope: str = "span") -> set[str]:
+        c = compile_filter(f, score_scope=score_scope)
         table = "spans" if source == "store" else "batch"
         rows = self.con.execute(f"SELECT span_id FROM {table} s WHERE {c.sql}", c.params).fetchall()
         return {r[0] for r in rows}
@@ -216,7 +216,10 @@ CASES = [
     (leaf("score.accuracy", "exists"), {A1, A2}),
     (leaf("score.accuracy", "not_exists"), {B1}),
     (leaf("score.accuracy", "gte", 0.5), {A1}),
-    (leaf("score.accuracy", "ne", 0.9), {A2, B1}),  # no such score is "not equal" too
+    (leaf("score.accuracy", "ne", 0.9), {A2}),  # score leaves ask "has a score that ..."
+    ({"not": leaf("score.accuracy", "eq", 0.9)}, {A2, B1}),  # the complement, unscored included
+    (leaf("score.accuracy", "nin", [0.2, "good"]), {A1}),
+    (leaf("score.verdict", "ne", 0.5), {A1}),  # no value is "not equal", per score
     (leaf("score.verdict", "eq", "good"), {A1}),
     (leaf("score.accuracy", "in", ["bad", 0.9]), {A1, A2}),
     (leaf("score.accuracy", "glob", "b*"), {A2}),
@@ -236,6 +239,24 @@ def test_semantics(harness: Harness, source: str, f: dict, expected: set[str]) -
     harness.load(SPANS, SCORES)
     assert harness.run(f, source) == expected
     assert {s["span_id"] for s in SPANS if evaluate_reference(f, s, SCORES)} == expected
+
+
+TRACE_SCOPE_CASES = [
+    (leaf("score.verdict", "eq", "good"), {A1, A2}),  # every span of a trace carries its scores
+    (leaf("score.accuracy", "lt", 0.5), {A1, A2}),
+    (leaf("score.accuracy", "not_exists"), {B1}),
+    ({"and": [leaf("is_root", "eq", True), leaf("score.accuracy", "exists")]}, {A1}),
+]
+
+
+@pytest.mark.parametrize("source", ["store", "batch"])
+@pytest.mark.parametrize(("f", "expected"), TRACE_SCOPE_CASES, ids=[json.dumps(c[0])[:80] for c in TRACE_SCOPE_CASES])
+def test_trace_score_scope(harness: Harness, source: str, f: dict, expected: set[str]) -> None:
+    harness.load(SPANS, SCORES)
+    assert harness.run(f, source, score_scope="trace") == expected
+    assert {s["span_id"] for s in SPANS if evaluate_reference(f, s, SCORES, score_scope="trace")} == expected
+    with pytest.raises(ValueError, match="score_scope"):
+        compile_filter(f, score_scope="session")
 
 
 def test_values_and_keys_are_never_in_the_sql() -> None:
@@ -319,6 +340,11 @@ ERRORS = [
     (leaf("attributes.x", "gt", "2024-01-01"), "value", "expected a number for 'gt'"),
     (leaf("attributes.x", "eq", {"a": 1}), "value", "expected a string, number or boolean"),
     (leaf("score.acc", "lt", "high"), "value", "expected a number"),
+    (leaf("name", "eq", "\ud800"), "value", "not valid Unicode"),  # json.loads lets these through
+    (leaf("name", "in", ["ok", "x\udfff"]), "value[1]", "not valid Unicode"),
+    (leaf("name", "regex", "\ud800"), "value", "not valid Unicode"),
+    (leaf("attributes.\ud800", "exists"), "field", "not valid Unicode"),
+    (leaf("attributes.x", "eq", "\ud800"), "value", "not valid Unicode"),
 ]
 
 
@@ -536,18 +562,18 @@ def subfilters(f: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), fs=st.lists(filters, min_size=1, max_size=8))
-def test_sql_agrees_with_reference(harness: Harness, data: st.DataObject, fs: list[dict[str, Any]]) -> None:
+@given(data=st.data(), fs=st.lists(filters, min_size=1, max_size=8), scope=st.sampled_from(["span", "trace"]))
+def test_sql_agrees_with_reference(harness: Harness, data: st.DataObject, fs: list[dict[str, Any]], scope: str) -> None:
     spans = data.draw(spans_strategy())
     scores = data.draw(scores_strategy(spans))
     harness.load(spans, scores)  # once per world; every filter and all their nodes run against it
     # value_sql is coalesce(sql, false): true exactly where WHERE {sql} keeps the row, so this
     # one SELECT per source checks the WHERE behaviour too.
     nodes = [sub for f in fs for sub in subfilters(f)]
-    compiled = [compile_filter(n) for n in nodes]
+    compiled = [compile_filter(n, score_scope=scope) for n in nodes]
     select = ", ".join(c.value_sql for c in compiled)
     params = [p for c in compiled for p in c.params]
-    expected = {s["span_id"]: [evaluate_reference(n, s, scores) for n in nodes] for s in spans}
+    expected = {s["span_id"]: [evaluate_reference(n, s, scores, score_scope=scope) for n in nodes] for s in spans}
     for table in ("spans", "batch"):
         rows = harness.con.execute(f"SELECT span_id, {select} FROM {table} s", params).fetchall()
         got = {r[0]: list(r[1:]) for r in rows}

@@ -20,8 +20,10 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _INT64 = 2**63 - 1
 _COMPARE = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # A negative op is NOT of its positive twin with "unknown" counted as no match, so a span
-# without the attribute (or score) is `ne` anything and `nin` any list.
+# without the attribute is `ne` anything and `nin` any list. Score leaves differ: they ask
+# whether some score passes, so only `not_exists` is a complement there (see README).
 _NEGATED = {"ne": "eq", "nin": "in", "not_exists": "exists"}
+SCORE_SCOPES = ("span", "trace")
 _FALSE: Frag = ("(false)", [])
 
 
@@ -44,13 +46,21 @@ class CompiledFilter:
         return f"coalesce({self.sql}, false)"
 
 
-def compile_filter(f: Filter | dict | str, *, alias: str = "s", scores_table: str = "scores") -> CompiledFilter:
-    """Compile a parsed Filter (or a raw dict / JSON text, parsed first) to SQL over `alias`."""
+def compile_filter(
+    f: Filter | dict | str, *, alias: str = "s", scores_table: str = "scores", score_scope: str = "span"
+) -> CompiledFilter:
+    """Compile a parsed Filter (or a raw dict / JSON text, parsed first) to SQL over `alias`.
+
+    score_scope "span" reads the scores of the span itself; "trace" reads every score of the
+    span's trace, for listings that select traces ("the trace has no such score").
+    """
     tree = parse_filter(f)
     for what, name in (("alias", alias), ("scores_table", scores_table)):
         if not _IDENT.match(name):
             raise ValueError(f"{what} must be a plain SQL identifier, got {name!r}")
-    compiler = _Compiler(alias, scores_table)
+    if score_scope not in SCORE_SCOPES:
+        raise ValueError(f"score_scope must be one of {', '.join(SCORE_SCOPES)}, got {score_scope!r}")
+    compiler = _Compiler(alias, scores_table, score_scope)
     sql, params = compiler.node(tree)
     return CompiledFilter(sql, params, compiler.uses_scores)
 
@@ -83,9 +93,10 @@ def _any_of(candidates: list[Frag | None]) -> Frag:
 
 
 class _Compiler:
-    def __init__(self, alias: str, scores_table: str) -> None:
+    def __init__(self, alias: str, scores_table: str, score_scope: str) -> None:
         self.alias = alias
         self.scores_table = scores_table
+        self.score_scope = score_scope
         self.score_alias = "sc" if alias != "sc" else "sc2"
         self.uses_scores = False
 
@@ -97,7 +108,7 @@ class _Compiler:
         if isinstance(f, Not):
             sql, params = self.node(f.child)
             return f"(NOT coalesce({sql}, false))", params
-        if f.op in _NEGATED:
+        if f.op in _NEGATED and f.field.kind != "score":
             sql, params = self.leaf(Leaf(f.field, _NEGATED[f.op], f.value))
             return f"(NOT coalesce({sql}, false))", params
         return self.leaf(f)
@@ -145,16 +156,18 @@ class _Compiler:
         return _apply(op, text, [ptr], value)
 
     def score(self, leaf: Leaf) -> Frag:
+        """Does some score of that name (on this span, or in this trace) pass the test?"""
         sc, s = self.score_alias, self.alias
+        same_span = f" AND {sc}.span_id = {s}.span_id" if self.score_scope == "span" else ""
         head = (
-            f"(EXISTS (SELECT 1 FROM {self.scores_table} {sc} WHERE {sc}.trace_id = {s}.trace_id"
-            f" AND {sc}.span_id = {s}.span_id AND {sc}.name = ?"
+            f"EXISTS (SELECT 1 FROM {self.scores_table} {sc} WHERE {sc}.trace_id = {s}.trace_id"
+            f"{same_span} AND {sc}.name = ?"
         )
         op, value = leaf.op, leaf.value
-        if op == "exists":
-            cond: Frag = ("true", [])
-        elif op in ("eq", "in"):
-            values = value if op == "in" else (value,)
+        if op in ("exists", "not_exists"):
+            return (f"({head}))" if op == "exists" else f"(NOT {head}))"), [leaf.field.key]
+        if op in ("eq", "ne", "in", "nin"):
+            values = value if op in ("in", "nin") else (value,)
             labels = tuple(v for v in values if isinstance(v, str))
             numbers = tuple(float(v) for v in values if not isinstance(v, str))
             cond = _any_of(
@@ -163,11 +176,13 @@ class _Compiler:
                     _apply("in", f"{sc}.value", [], numbers) if numbers else None,
                 ]
             )
+            if op in ("ne", "nin"):  # per score: a missing value or label is "not equal"
+                cond = f"(NOT coalesce({cond[0]}, false))", cond[1]
         elif op in ("gt", "gte", "lt", "lte"):
             cond = _apply(op, f"{sc}.value", [], float(value))
         else:
             cond = _apply(op, f"{sc}.label", [], value)
-        return f"{head} AND {cond[0]}))", [leaf.field.key, *cond[1]]
+        return f"({head} AND {cond[0]}))", [leaf.field.key, *cond[1]]
 
 
 def _apply(op: str, expr: str, expr_params: list[Any], value: Any) -> Frag:

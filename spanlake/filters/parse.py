@@ -164,6 +164,7 @@ class _Parser:
 def parse_field(name: Any, path: str) -> Field:
     if not isinstance(name, str):
         raise _err(path, f"expected a field name, got {_describe(name)}")
+    _check_unicode(name, path)
     if name in COLUMN_FIELDS:
         kind, column = COLUMN_FIELDS[name]
         return Field(name, kind, column)
@@ -200,6 +201,7 @@ def _value(field: Field, op: str, raw: Any, path: str) -> Any:
     if op in TEXT_OPS:
         if not isinstance(raw, str):
             raise _err(path, f"expected a string for {op!r}, got {_describe(raw)}")
+        _check_unicode(raw, path)
         if op == "regex":
             problem = regex_error(raw)
             if problem:
@@ -214,7 +216,7 @@ def _scalar(field: Field, op: str, v: Any, path: str) -> Any:
     kind = field.kind
     if kind == "text":
         if isinstance(v, str):
-            return v
+            return _check_unicode(v, path)
         raise _err(path, f"expected a string for {field.name!r}, got {_describe(v)}")
     if kind == "id":
         size = ID_LENGTHS[field.name]
@@ -235,9 +237,20 @@ def _scalar(field: Field, op: str, v: Any, path: str) -> Any:
             return v
         raise _err(path, f"expected true or false for {field.name!r}, got {_describe(v)}")
     # attribute / score: the value's JSON type picks the comparison (see README).
-    if isinstance(v, (str, bool)):
+    if isinstance(v, str):
+        return _check_unicode(v, path)
+    if isinstance(v, bool):
         return v
     return _number(v, path, f"a string, number or boolean for {op!r} on {field.name!r}")
+
+
+def _check_unicode(v: str, path: str) -> str:
+    # json.loads lets lone surrogates through; DuckDB cannot bind them and fails mid-query.
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _err(path, f"{_describe(v)} is not valid Unicode (it has a lone surrogate)") from None
+    return v
 
 
 def _number(v: Any, path: str, expected: str) -> int | float:

@@ -30,46 +30,86 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def evaluate_reference(f: Filter | dict | str, span: Mapping[str, Any], scores: Iterable[Mapping[str, Any]] = ()) -> bool:
+def evaluate_reference(
+    f: Filter | dict | str,
+    span: Mapping[str, Any],
+    scores: Iterable[Mapping[str, Any]] = (),
+    *,
+    score_scope: str = "span",
+) -> bool:
     """Does `span` (a spans-table row as a dict) match `f`, given the `scores` rows?
 
-    JSON columns may be JSON text (as stored) or already-decoded dicts.
+    JSON columns may be JSON text (as stored) or already-decoded dicts. `score_scope` is as
+    for compile_filter.
     """
-    return _eval(parse_filter(f), span, list(scores))
+    if score_scope not in ("span", "trace"):
+        raise ValueError(f"score_scope must be span or trace, got {score_scope!r}")
+    return _Reference(span, list(scores), score_scope).eval(parse_filter(f))
 
 
-def _eval(f: Filter, span: Mapping[str, Any], scores: list[Mapping[str, Any]]) -> bool:
-    if isinstance(f, And):
-        return all(_eval(c, span, scores) for c in f.children)
-    if isinstance(f, Or):
-        return any(_eval(c, span, scores) for c in f.children)
-    if isinstance(f, Not):
-        return not _eval(f.child, span, scores)
-    if f.op in _NEGATED:
-        return not _leaf(Leaf(f.field, _NEGATED[f.op], f.value), span, scores)
-    return _leaf(f, span, scores)
+class _Reference:
+    def __init__(self, span: Mapping[str, Any], scores: list[Mapping[str, Any]], score_scope: str) -> None:
+        self.span, self.scores, self.score_scope = span, scores, score_scope
+
+    def eval(self, f: Filter) -> bool:
+        if isinstance(f, And):
+            return all(self.eval(c) for c in f.children)
+        if isinstance(f, Or):
+            return any(self.eval(c) for c in f.children)
+        if isinstance(f, Not):
+            return not self.eval(f.child)
+        if f.field.kind == "score":
+            return self.score(f)
+        if f.op in _NEGATED:
+            return not self.leaf(Leaf(f.field, _NEGATED[f.op], f.value))
+        return self.leaf(f)
+
+    def leaf(self, leaf: Leaf) -> bool:
+        kind, op, value = leaf.field.kind, leaf.op, leaf.value
+        if kind == "bool":
+            return (not self.span.get("parent_span_id")) == value
+        if kind == "attribute":
+            return _attribute(leaf, self.span)
+        actual = self.span.get(leaf.field.column)
+        if op == "exists" or actual is None:
+            return actual is not None
+        if kind == "time":
+            actual = parse_time(actual)
+        if op == "eq":
+            return actual == value
+        if op == "in":
+            return actual in value
+        if op in _ORDER:
+            return _ORDER[op](actual, value)
+        return _text_op(op, actual, value)
+
+    def score(self, leaf: Leaf) -> bool:
+        """Some score of that name on this span (or in this trace) passes; not_exists: none exists."""
+        trace_id, span_id = self.span.get("trace_id"), self.span.get("span_id")
+        mine = [
+            sc
+            for sc in self.scores
+            if trace_id is not None
+            and sc.get("trace_id") == trace_id
+            and (self.score_scope == "trace" or (span_id is not None and sc.get("span_id") == span_id))
+            and sc.get("name") == leaf.field.key
+        ]
+        if leaf.op in ("exists", "not_exists"):
+            return bool(mine) == (leaf.op == "exists")
+        return any(_score_passes(leaf.op, leaf.value, sc) for sc in mine)
 
 
-def _leaf(leaf: Leaf, span: Mapping[str, Any], scores: list[Mapping[str, Any]]) -> bool:
-    kind, op, value = leaf.field.kind, leaf.op, leaf.value
-    if kind == "bool":
-        return (not span.get("parent_span_id")) == value
-    if kind == "score":
-        return _score(leaf, span, scores)
-    if kind == "attribute":
-        return _attribute(leaf, span)
-    actual = span.get(leaf.field.column)
-    if op == "exists" or actual is None:
-        return actual is not None
-    if kind == "time":
-        actual = parse_time(actual)
-    if op == "eq":
-        return actual == value
-    if op == "in":
-        return actual in value
+def _score_passes(op: str, value: Any, sc: Mapping[str, Any]) -> bool:
+    number, label = sc.get("value"), sc.get("label")
+    if op in ("eq", "ne", "in", "nin"):
+        values = value if op in ("in", "nin") else (value,)
+        hit = any(
+            (label == v) if isinstance(v, str) else (number is not None and float(number) == float(v)) for v in values
+        )
+        return hit if op in ("eq", "in") else not hit
     if op in _ORDER:
-        return _ORDER[op](actual, value)
-    return _text_op(op, actual, value)
+        return number is not None and _ORDER[op](float(number), float(value))
+    return label is not None and _text_op(op, label, value)
 
 
 def _attribute(leaf: Leaf, span: Mapping[str, Any]) -> bool:
@@ -96,35 +136,6 @@ def _same(raw: Any, number: float | None, v: Any) -> bool:
     if isinstance(v, str):
         return json_text(raw) == v
     return number is not None and number == float(v)
-
-
-def _score(leaf: Leaf, span: Mapping[str, Any], scores: list[Mapping[str, Any]]) -> bool:
-    trace_id, span_id = span.get("trace_id"), span.get("span_id")
-    if trace_id is None or span_id is None:
-        return False
-    mine = [
-        sc
-        for sc in scores
-        if sc.get("trace_id") == trace_id and sc.get("span_id") == span_id and sc.get("name") == leaf.field.key
-    ]
-    op, value = leaf.op, leaf.value
-    if op == "exists":
-        return bool(mine)
-    for sc in mine:
-        number, label = sc.get("value"), sc.get("label")
-        if op in ("eq", "in"):
-            values = value if op == "in" else (value,)
-            hit = any(
-                (label == v) if isinstance(v, str) else (number is not None and float(number) == float(v))
-                for v in values
-            )
-        elif op in _ORDER:
-            hit = number is not None and _ORDER[op](float(number), float(value))
-        else:
-            hit = label is not None and _text_op(op, label, value)
-        if hit:
-            return True
-    return False
 
 
 def _text_op(op: str, actual: str, pattern: str) -> bool:
