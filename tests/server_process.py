@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from lake_env import store_args_for
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -26,6 +28,9 @@ class ServerProcess:
     def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)
+        # SPANLAKE_TEST_STORE runs the suite on a DuckLake store (tests/lake_env.py); chosen once
+        # here so a restart reopens the same lake.
+        self.store_args = store_args_for(self.data_dir, self.extra_args)
         self.env = env or {}
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -50,6 +55,7 @@ class ServerProcess:
             "--data", str(self.data_dir),
             "--grpc-port", str(self.grpc_port),
             "--http-port", str(self.http_port),
+            *self.store_args,
             *self.extra_args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 from spanlake.store.connection import StoreConfig, open_connection
 from spanlake.store.migrate import migrate
 
@@ -58,6 +60,7 @@ class Store:
         self._reader = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="spanlake-read")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-write")
         self._closed = False
+        self.conflict_retries = 0  # lake transactions re-run after losing to another replica
 
     @classmethod
     def open(cls, config: StoreConfig) -> "Store":
@@ -138,7 +141,25 @@ class Store:
                 raise
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction on the calling thread."""
+        """Run fn(cursor, *args) in one transaction on the calling thread.
+
+        On a lake, a transaction that lost a commit race to another replica is run again from
+        the start on the new snapshot (store/conflicts.py), so fn must keep its effects inside
+        the transaction. Other errors are raised at once.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._write_once(fn, *args)
+            except duckdb.Error as exc:
+                attempt += 1
+                if not self.config.is_lake or not is_conflict(exc) or attempt >= MAX_ATTEMPTS:
+                    raise
+                self.conflict_retries += 1
+                log.debug("write conflicted with another replica (attempt %d); retrying: %s", attempt, exc)
+                time.sleep(backoff_seconds(attempt))
+
+    def _write_once(self, fn: Callable[..., T], *args: Any) -> T:
         self._reopen_if_broken()
         cur = self._cursor()
         cur.begin()
@@ -154,6 +175,12 @@ class Store:
         try:
             cur.commit()
         except duckdb.Error as exc:
+            if is_conflict(exc):
+                try:
+                    cur.rollback()
+                except duckdb.Error:
+                    pass  # a failed DuckLake commit has usually ended the transaction already
+                raise
             self._note_failure(exc)
             if _COMMITTED_ANYWAY in str(exc):
                 self._broken = True  # the data is durable; the instance must still be replaced
@@ -170,6 +197,16 @@ class Store:
         """Run fn(cursor, *args) in one transaction on the writer thread; resolves after commit."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self.write_sync, fn, *args)
+
+    async def maintain(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(cursor, *args) on the writer thread outside any transaction: for statements that
+        manage their own (CHECKPOINT), queued behind the writes before them."""
+        def run() -> T:
+            self._reopen_if_broken()
+            return fn(self._cursor(), *args)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, run)
 
     def close(self) -> None:
         """Finish queued writes, then checkpoint and release the file."""

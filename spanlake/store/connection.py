@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
+
+from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 
 LAKE_INSTALL_HINT = "pip install 'spanlake[lake]'"
 LAKE_CATALOG = "lake"
@@ -121,9 +124,22 @@ def _open_lake(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     elif data_path:
         Path(data_path).mkdir(parents=True, exist_ok=True)
     options = f"DATA_PATH {_sql_literal(data_path)}" if data_path else ""
-    conn.execute(f"ATTACH {_sql_literal('ducklake:' + target)} AS {LAKE_CATALOG} ({options})")
+    attach = f"ATTACH {_sql_literal('ducklake:' + target)} AS {LAKE_CATALOG} ({options})"
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            conn.execute(attach)
+            break
+        except duckdb.Error as exc:
+            # Replicas attaching a brand-new catalog at once race to create DuckLake's own tables.
+            if not is_conflict(exc) or attempt == MAX_ATTEMPTS - 1:
+                raise StoreConfigError(f"cannot attach {target!r}: {_first_line(exc)}") from exc
+            time.sleep(backoff_seconds(attempt))
     conn.execute(f"USE {LAKE_CATALOG}")
     return conn
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _base_settings(config: StoreConfig) -> dict[str, str]:

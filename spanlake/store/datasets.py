@@ -2,7 +2,8 @@
 
 A deleted dataset keeps its row with `deleted_at` set (its name becomes free again); every read
 here skips such rows. Uniqueness of names is checked by the callers inside the one write
-transaction, because the dialect we share with DuckLake has no UNIQUE constraint.
+transaction, because the dialect we share with DuckLake has no UNIQUE constraint; creates and
+renames hold the uniqueness lock (store/locks.py) so that check holds across replicas too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import duckdb
 
 from spanlake.store.ids import uuid7
+from spanlake.store.locks import hold as hold_lock
 from spanlake.store.writer import utc_now
 
 _ONE_US = dt.timedelta(microseconds=1)
@@ -61,6 +63,7 @@ def name_taken(cur: duckdb.DuckDBPyConnection, name: str, *, except_id: str | No
 def insert_dataset(
     cur: duckdb.DuckDBPyConnection, dataset_id: str, name: str, description: str | None, metadata: Any
 ) -> None:
+    hold_lock(cur)  # the caller's "name is free" check must see every replica's datasets
     now = utc_now()
     cur.execute(
         "INSERT INTO datasets (id, name, description, metadata, created_at, updated_at, deleted_at) "
@@ -82,6 +85,8 @@ def update_dataset(cur: duckdb.DuckDBPyConnection, dataset_id: str, changes: dic
         params.append(json.dumps(changes["metadata"] if changes["metadata"] is not None else {}))
     if not sets:
         return
+    if "name" in changes:
+        hold_lock(cur)  # a rename races creates on other replicas exactly like a create does
     advance_clock(cur, dataset_id)
     cur.execute(f"UPDATE datasets SET {', '.join(sets)} WHERE id = ?", [*params, dataset_id])
 

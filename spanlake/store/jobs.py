@@ -218,12 +218,12 @@ def release_job(cur: duckdb.DuckDBPyConnection, job_id: str, owner: str) -> None
 
 def release_all(cur: duckdb.DuckDBPyConnection, kind: str) -> int:
     """Drop every lease of `kind`: only for a store no other process can have open."""
-    rows = cur.execute(
-        "UPDATE jobs SET owner = NULL, lease_until = NULL, status = 'pending' "
-        "WHERE kind = ? AND status IN ('pending', 'running') AND owner IS NOT NULL RETURNING id",
-        [kind],
-    ).fetchall()
-    return len(rows)
+    # Count, then update: DuckLake has no UPDATE ... RETURNING (one dialect for both stores).
+    where = "WHERE kind = ? AND status IN ('pending', 'running') AND owner IS NOT NULL"
+    count = cur.execute(f"SELECT count(*) FROM jobs {where}", [kind]).fetchone()[0]
+    if count:
+        cur.execute(f"UPDATE jobs SET owner = NULL, lease_until = NULL, status = 'pending' {where}", [kind])
+    return int(count)
 
 
 def pending_items(cur: duckdb.DuckDBPyConnection, job_id: str, after_seq: int, limit: int) -> list[JobItem]:
@@ -260,13 +260,21 @@ def record_outcomes(
     )
     cur.register("_outcomes_in", table)
     try:
+        # Select, then update the same rows: DuckLake has no UPDATE ... RETURNING. Both read this
+        # transaction's snapshot; a replica changing them meanwhile makes the commit conflict.
         fresh = cur.execute(
-            "UPDATE job_items SET status = o.status, attempts = o.attempts, error = o.error, updated_at = ? "
-            "FROM _outcomes_in o WHERE job_items.job_id = ? AND job_items.seq = o.seq "
-            "AND job_items.status = 'pending' RETURNING job_items.seq, job_items.status, job_items.trace_id, "
-            "job_items.span_id, job_items.error, job_items.attempts",
-            [now, job_id],
+            "SELECT j.seq, o.status, j.trace_id, j.span_id, o.error, o.attempts "
+            "FROM job_items j JOIN _outcomes_in o ON j.seq = o.seq "
+            "WHERE j.job_id = ? AND j.status = 'pending'",
+            [job_id],
         ).fetchall()
+        if fresh:
+            cur.execute(
+                "UPDATE job_items SET status = o.status, attempts = o.attempts, error = o.error, updated_at = ? "
+                "FROM _outcomes_in o WHERE job_items.job_id = ? AND job_items.seq = o.seq "
+                "AND job_items.status = 'pending'",
+                [now, job_id],
+            )
     finally:
         cur.unregister("_outcomes_in")
     done = sum(1 for r in fresh if r[1] == ITEM_DONE)

@@ -1,11 +1,18 @@
-"""Schema migrations: apply, in one transaction each, the steps the database has not seen yet."""
+"""Schema migrations: apply, in one transaction each, the steps the database has not seen yet.
+
+Replicas starting together on a fresh lake run the same migration at once: both create the same
+tables, DuckLake fails all but one commit with a conflict, and the others retry, find the new
+version recorded and skip the step.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import duckdb
 
+from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 from spanlake.store.schema import MIGRATIONS
 
 
@@ -15,8 +22,7 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0)
 
 
-def migrate(conn: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema up to date; returns the version now in force."""
+def _migrate_once(conn: duckdb.DuckDBPyConnection) -> int:
     version = current_version(conn)
     for index in range(version, len(MIGRATIONS)):
         conn.begin()
@@ -29,6 +35,21 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
             )
             conn.commit()
         except BaseException:
-            conn.rollback()
+            try:
+                conn.rollback()
+            except duckdb.Error:
+                pass  # a failed DuckLake commit has already ended the transaction
             raise
     return len(MIGRATIONS)
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to date; returns the version now in force."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return _migrate_once(conn)
+        except duckdb.Error as exc:
+            if not is_conflict(exc) or attempt == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(backoff_seconds(attempt))
+    raise AssertionError("unreachable")

@@ -170,6 +170,20 @@ MIGRATIONS: list[list[str]] = [
     last_seen TIMESTAMP
 )""",
     ],
+    [
+        # Lock rows for cross-replica exclusion and leases (see store/locks.py): a transaction that
+        # UPDATEs a row conflicts on DuckLake with every other one that does, so one retries.
+        # Two replicas running this migration at once both create the table and conflict too.
+        """CREATE TABLE IF NOT EXISTS locks (
+    name VARCHAR,
+    holder VARCHAR,
+    lease_until TIMESTAMP,
+    version BIGINT,
+    updated_at TIMESTAMP
+)""",
+        "INSERT INTO locks VALUES ('uniqueness', NULL, NULL, 0, NULL), ('maintenance', NULL, NULL, 0, NULL), "
+        "('capture-judge', NULL, NULL, 0, NULL)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

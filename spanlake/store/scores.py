@@ -2,7 +2,8 @@
 
 A score's identity is (name, trace_id, span_id, source, scorer): writing it again replaces the
 stored row. Without unique indexes (DuckLake has none) the replace is a delete + insert inside the
-caller's transaction, which the single writer thread serialises.
+caller's transaction, which the single writer thread serialises; across replicas on one lake the
+transaction holds the uniqueness lock (store/locks.py), so concurrent writers conflict and retry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.query.span_rows import iso_from_datetime
+from spanlake.store.locks import hold as hold_lock
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -96,6 +98,8 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
     """Write many scores in the caller's transaction, replacing any with the same identity."""
     if not rows:
         return 0
+    # Identity is checked by delete + insert; across replicas only a conflict makes that exclusive.
+    hold_lock(cur)
     table = pa.Table.from_pylist([{k: r.get(k) for k in SCORE_SCHEMA.names} for r in rows], schema=SCORE_SCHEMA)
     cur.register("_scores_in", table)
     try:

@@ -1,0 +1,245 @@
+"""The maintenance component: retention, compaction (lake) and checkpoints (embedded DuckDB).
+
+One replica at a time does it: on a lake the work runs only while this replica holds the
+`maintenance` lease (store/locks.py), renewed every tick; when the holder dies its lease passes
+and the next replica to tick takes over. On the embedded store the process is alone anyway.
+
+Config (YAML, beside the other settings):
+
+    retention:
+      default_days: 30          # --retention-days wins when given
+      services: {checkout: 7}   # per root service
+      interval_seconds: 300     # how often expired traces are looked for
+      chunk_traces: 2000        # traces deleted per transaction
+    compaction:                 # DuckLake only
+      interval_seconds: 600
+      keep_snapshots_seconds: 3600
+      delete_files_after_seconds: 600
+      checkpoint_interval_seconds: 300   # embedded DuckDB only
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from spanlake.store import compaction, locks
+from spanlake.store.retention import ChunkResult, RetentionPolicy, checkpoint, delete_expired_chunk
+from spanlake.store.writer import utc_now
+
+if TYPE_CHECKING:
+    from spanlake.server import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    retention_interval_seconds: float = 300.0
+    chunk_traces: int = 2000
+    compaction_interval_seconds: float = 600.0
+    keep_snapshots_seconds: float = 3600.0
+    delete_files_after_seconds: float = 600.0
+    checkpoint_interval_seconds: float = 300.0
+    lease_seconds: float = 60.0
+
+    def validate(self) -> None:
+        self.retention.validate()
+        for name in ("retention_interval_seconds", "compaction_interval_seconds", "checkpoint_interval_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{_KEYS[name]}: must be > 0 seconds, got {getattr(self, name)!r}")
+        if self.chunk_traces < 1:
+            raise ValueError(f"retention.chunk_traces: must be >= 1, got {self.chunk_traces!r}")
+        if self.keep_snapshots_seconds < 0 or self.delete_files_after_seconds < 0:
+            raise ValueError("compaction.keep_snapshots_seconds and delete_files_after_seconds: must be >= 0")
+
+    @property
+    def tick_seconds(self) -> float:
+        """How often the loop wakes: often enough for the shortest interval and the lease."""
+        return max(0.2, min(self.retention_interval_seconds, self.compaction_interval_seconds,
+                            self.checkpoint_interval_seconds, self.lease_seconds / 3))
+
+    @classmethod
+    def from_settings(cls, retention_days: int | None, sections: Mapping[str, Any]) -> "MaintenanceConfig":
+        retention = _section(sections, "retention")
+        compact = _section(sections, "compaction")
+        services = retention.get("services") or {}
+        if not isinstance(services, Mapping):
+            raise ValueError("retention.services: expected a mapping of service name to days")
+        default = retention_days if retention_days is not None else retention.get("default_days")
+        config = cls(
+            retention=RetentionPolicy(default, {str(k): v for k, v in services.items()}),
+            retention_interval_seconds=_number(retention, "interval_seconds", 300.0, "retention"),
+            chunk_traces=int(_number(retention, "chunk_traces", 2000, "retention")),
+            compaction_interval_seconds=_number(compact, "interval_seconds", 600.0, "compaction"),
+            keep_snapshots_seconds=_number(compact, "keep_snapshots_seconds", 3600.0, "compaction"),
+            delete_files_after_seconds=_number(compact, "delete_files_after_seconds", 600.0, "compaction"),
+            checkpoint_interval_seconds=_number(compact, "checkpoint_interval_seconds", 300.0, "compaction"),
+        )
+        config.validate()
+        return config
+
+
+_KEYS = {
+    "retention_interval_seconds": "retention.interval_seconds",
+    "compaction_interval_seconds": "compaction.interval_seconds",
+    "checkpoint_interval_seconds": "compaction.checkpoint_interval_seconds",
+}
+_RETENTION_KEYS = {"default_days", "services", "interval_seconds", "chunk_traces"}
+_COMPACTION_KEYS = {"interval_seconds", "keep_snapshots_seconds", "delete_files_after_seconds", "checkpoint_interval_seconds"}
+
+
+def _section(sections: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = sections.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a mapping")
+    allowed = _RETENTION_KEYS if name == "retention" else _COMPACTION_KEYS
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"{name}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def _number(section: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class MaintenanceStats:
+    """What this replica has done; logged, and read by tests through the component."""
+
+    traces_deleted: int = 0
+    spans_deleted: int = 0
+    compactions: int = 0
+    files_merged: int = 0
+    files_removed: int = 0
+    checkpoints: int = 0
+    last_error: str | None = None
+
+
+class Maintenance:
+    def __init__(self, services: "Services", config: MaintenanceConfig):
+        self.store = services.store
+        self.config = config
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stats = MaintenanceStats()
+        self._due: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._leased = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="spanlake-maintenance")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._leased:
+            try:
+                await self.store.write(locks.release_lease, locks.MAINTENANCE, self.owner)
+            except duckdb.Error:
+                log.warning("could not hand back the maintenance lease; it expires by itself", exc_info=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_seconds)
+            try:
+                await self.tick()
+            except (duckdb.Error, OSError) as exc:  # the next tick tries again
+                self.stats.last_error = str(exc)
+                log.error("maintenance failed (will retry): %s", exc)
+
+    def _is_due(self, name: str, interval: float) -> bool:
+        now = time.monotonic()
+        if now < self._due.get(name, 0.0):
+            return False
+        self._due[name] = now + interval
+        return True
+
+    async def tick(self) -> None:
+        if self.store.is_lake:
+            self._leased = await self.store.write(
+                locks.try_lease, locks.MAINTENANCE, self.owner, self.config.lease_seconds
+            )
+            if not self._leased:
+                return
+        if self.config.retention.enabled and self._is_due("retention", self.config.retention_interval_seconds):
+            await self.run_retention()
+        if self.store.is_lake:
+            if self._is_due("compaction", self.config.compaction_interval_seconds):
+                await self.compact()
+        elif self._is_due("checkpoint", self.config.checkpoint_interval_seconds):
+            await self.store.maintain(checkpoint)
+            self.stats.checkpoints += 1
+
+    async def run_retention(self) -> None:
+        """Delete expired traces chunk by chunk until none is left."""
+        total = ChunkResult(0, 0)
+        while True:
+            chunk = await self.store.write(
+                delete_expired_chunk, self.config.retention, utc_now(), self.config.chunk_traces
+            )
+            total = ChunkResult(total.traces + chunk.traces, total.spans + chunk.spans,
+                                total.job_items + chunk.job_items, total.pending + chunk.pending)
+            if chunk.traces < self.config.chunk_traces:
+                break
+            if self.store.is_lake:  # a long backlog must not outlive our lease
+                self._leased = await self.store.write(
+                    locks.try_lease, locks.MAINTENANCE, self.owner, self.config.lease_seconds
+                )
+                if not self._leased:
+                    break
+            await asyncio.sleep(0)  # let queued ingest commits in between chunks
+        self.stats.traces_deleted += total.traces
+        self.stats.spans_deleted += total.spans
+        if total.traces:
+            log.info("retention: deleted %d trace(s), %d span(s), %d finished job item(s), %d pending capture(s)",
+                     total.traces, total.spans, total.job_items, total.pending)
+            if not self.store.is_lake:
+                await self.store.maintain(checkpoint)  # give the space back now, not at the next interval
+                self.stats.checkpoints += 1
+
+    async def compact(self) -> None:
+        """Flush inlined rows, merge small files, drop expired snapshots and their files."""
+        flushed = await self.store.write(compaction.flush_inlined)
+        merged = 0
+        for table in await self.store.read(compaction.lake_tables):
+            try:
+                merged += await self.store.write(compaction.merge_files, table)
+                if table in compaction.REWRITE_TABLES:
+                    merged += await self.store.write(compaction.rewrite_files, table)
+            except duckdb.Error as exc:  # e.g. kept losing to another replica's updates of it
+                log.warning("compaction of %s skipped this time: %s", table, exc)
+        expired = await self.store.write(compaction.expire_snapshots, self.config.keep_snapshots_seconds)
+        removed = await self.store.write(compaction.cleanup_files, self.config.delete_files_after_seconds)
+        self.stats.compactions += 1
+        self.stats.files_merged += merged
+        self.stats.files_removed += removed
+        log.info("compaction: %d table(s) flushed, %d merge(s), %d snapshot(s) expired, %d file(s) removed",
+                 flushed, merged, expired, removed)
+
+
+async def start(services: "Services") -> Maintenance:
+    settings = services.settings
+    try:
+        config = MaintenanceConfig.from_settings(settings.retention_days, settings.sections)
+    except ValueError as exc:
+        from spanlake.settings import SettingsError
+
+        raise SettingsError(f"{settings.config_file or 'config'}: {exc}") from None
+    component = Maintenance(services, config)
+    component.start()
+    return component
