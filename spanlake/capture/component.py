@@ -12,6 +12,8 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import socket
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from spanlake.capture.rates import HourlyLimiter
 from spanlake.capture.rules import RuleSet, RulesError, load_rules
 from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
 from spanlake.capture.stage import CaptureStage
+from spanlake.store import locks
 from spanlake.store.writer import utc_now
 
 if TYPE_CHECKING:
@@ -110,9 +113,16 @@ class CaptureRules:
 
     async def _judge_loop(self, services: "Services") -> None:
         interval = max(0.2, min(self.quiet_seconds / 4, 5.0))
+        # Replicas on one lake share capture_pending: one judges at a time, the holder of this
+        # lease, and another takes over once a dead holder's lease has passed.
+        owner, lease_seconds = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", max(15.0, 6 * interval)
         while True:
             await asyncio.sleep(interval)
             try:
+                if services.store.is_lake and not await services.store.write(
+                    locks.try_lease, locks.CAPTURE_JUDGE, owner, lease_seconds
+                ):
+                    continue
                 while await services.store.write(self.judge, utc_now()) or False:
                     pass  # a full batch may leave more quiet traces: go again at once
             except duckdb.Error as exc:
