@@ -30,7 +30,8 @@ def start_batch(make_server, endpoints, tmp_path, *, scored_before: int):
     config.write_text(
         json.dumps(
             {"scorers": [{"name": "slow", "type": "http", "concurrency": CONCURRENCY,
-                          "params": {"url": f"{endpoints.url}/score/slow"}}]}
+                          "params": {"url": f"{endpoints.url}/score/slow"}}],
+             "scoring": {"linger_seconds": 0.05}}
         )
     )
     server = make_server("--config", str(config))

@@ -59,6 +59,7 @@ class EngineConfig:
     poll_seconds: float = 1.0
     chunk_traces: int = 500  # traces loaded per spans query
     flush_scores: int = 1000  # scores written per transaction, at most
+    linger_seconds: float = 0.2  # longest a finished score waits for others to share its transaction
     drain_seconds: float = 10.0  # on shutdown, how long scorers in flight may finish
 
     def validate(self) -> None:

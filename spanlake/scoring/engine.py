@@ -6,7 +6,8 @@ Three loops per batch, joined by bounded hand-offs so memory stays flat on any b
   chunk ahead of the scorers;
 - scoring: async scorers run one task per trace under the scorer's semaphore (shared by every
   batch using that scorer); sync scorers (pure code) run a whole chunk per worker-thread hop;
-- the writer group-commits outcomes (up to `flush_scores` per transaction): scores and "item done"
+- the writer group-commits outcomes (up to `flush_scores` per transaction, waiting at most
+  `linger_seconds` for more): scores and "item done"
   in one transaction, so a crash leaves each item either scored and done, or pending and scored
   again after the restart.
 
@@ -288,28 +289,36 @@ class BatchRunner:
     # Writer and lease -------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        """Group commit: write whatever finished while the previous transaction ran.
+        """Group commit: write what finished while the previous transaction ran, or within a linger.
 
-        Fast scorers fill the queue during a commit, so transactions grow to `flush_scores`; slow
-        ones (LLM calls) get each answer stored within one commit, so a crash wastes few paid calls.
+        Fast scorers fill the queue during a commit, so transactions grow to `flush_scores`. Slow
+        ones (LLM calls) get their answers stored within `linger_seconds`: few paid calls are lost
+        to a crash, and a commit per answer (several statements each) is not paid at 100s/s.
         """
-        while True:
+        loop = asyncio.get_running_loop()
+        end = False
+        while not end:
             item = await self._results.get()
-            buffer = [] if item is _END else [item]
-            end = item is _END
-            while not end and len(buffer) < self.config.flush_scores:
+            if item is _END:
+                return
+            buffer = [item]
+            deadline = loop.time() + self.config.linger_seconds
+            while len(buffer) < self.config.flush_scores:
                 try:
                     item = self._results.get_nowait()
                 except asyncio.QueueEmpty:
-                    break
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._results.get(), remaining)
+                    except TimeoutError:
+                        break
                 if item is _END:
                     end = True
-                else:
-                    buffer.append(item)
-            if buffer:
-                await self._flush(buffer)
-            if end:
-                return
+                    break
+                buffer.append(item)
+            await self._flush(buffer)
 
     async def _flush(self, outcomes: list[jobs.ItemOutcome]) -> None:
         if self.lease_lost:

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from spanlake.store.relations import rows_relation
 from spanlake.store.writer import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
@@ -42,7 +43,13 @@ _JOB_COLUMNS = (
 )
 
 OUTCOME_SCHEMA = pa.schema(
-    [("seq", pa.int64()), ("status", pa.string()), ("attempts", pa.int64()), ("error", pa.string())]
+    [
+        ("seq", pa.int64()),
+        ("status", pa.string()),
+        ("attempts", pa.int64()),
+        ("error", pa.string()),
+        ("updated_at", pa.timestamp("us")),
+    ]
 )
 
 
@@ -255,28 +262,28 @@ def record_outcomes(
             "status": [o.status for o in outcomes],
             "attempts": [o.attempts for o in outcomes],
             "error": [o.error for o in outcomes],
+            "updated_at": [now] * len(outcomes),
         },
         schema=OUTCOME_SCHEMA,
     )
-    cur.register("_outcomes_in", table)
-    try:
-        # Select, then update the same rows: DuckLake has no UPDATE ... RETURNING. Both read this
-        # transaction's snapshot; a replica changing them meanwhile makes the commit conflict.
+    # Select, then update the same rows: DuckLake has no UPDATE ... RETURNING. Both read this
+    # transaction's snapshot; a replica changing them meanwhile makes the commit conflict.
+    # The constant seq range lets zone maps skip row groups the join alone would scan.
+    lo, hi = min(o.seq for o in outcomes), max(o.seq for o in outcomes)
+    with rows_relation(cur, "_outcomes_in", table) as (rel, rel_params):
         fresh = cur.execute(
             "SELECT j.seq, o.status, j.trace_id, j.span_id, o.error, o.attempts "
-            "FROM job_items j JOIN _outcomes_in o ON j.seq = o.seq "
-            "WHERE j.job_id = ? AND j.status = 'pending'",
-            [job_id],
+            f"FROM job_items j JOIN {rel} o ON j.seq = o.seq "
+            "WHERE j.job_id = ? AND j.seq BETWEEN ? AND ? AND j.status = 'pending'",
+            [*rel_params, job_id, lo, hi],
         ).fetchall()
         if fresh:
             cur.execute(
-                "UPDATE job_items SET status = o.status, attempts = o.attempts, error = o.error, updated_at = ? "
-                "FROM _outcomes_in o WHERE job_items.job_id = ? AND job_items.seq = o.seq "
-                "AND job_items.status = 'pending'",
-                [now, job_id],
+                "UPDATE job_items SET status = o.status, attempts = o.attempts, error = o.error, "
+                f"updated_at = o.updated_at FROM {rel} o WHERE job_items.job_id = ? "
+                "AND job_items.seq BETWEEN ? AND ? AND job_items.seq = o.seq AND job_items.status = 'pending'",
+                [*rel_params, job_id, lo, hi],
             )
-    finally:
-        cur.unregister("_outcomes_in")
     done = sum(1 for r in fresh if r[1] == ITEM_DONE)
     failed = [r for r in fresh if r[1] == ITEM_FAILED]
     errors_sql, errors_params = "errors", []

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store.locks import hold as hold_lock
+from spanlake.store.relations import rows_relation
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -100,29 +101,27 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
         return 0
     # Identity is checked by delete + insert; across replicas only a conflict makes that exclusive.
     hold_lock(cur)
-    table = pa.Table.from_pylist([{k: r.get(k) for k in SCORE_SCHEMA.names} for r in rows], schema=SCORE_SCHEMA)
-    cur.register("_scores_in", table)
-    try:
-        # Within one write the last row of an identity wins, as if written one by one.
+    # Within one write the last row of an identity wins, as if written one by one.
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        latest[(row["name"], row["trace_id"], row.get("span_id"), row["source"], row.get("scorer"))] = row
+    table = pa.Table.from_pylist(
+        [{k: r.get(k) for k in SCORE_SCHEMA.names} for r in latest.values()], schema=SCORE_SCHEMA
+    )
+    with rows_relation(cur, "_scores_in", table) as (rel, params):
         cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _scores_new AS SELECT * FROM _scores_in "
-            "QUALIFY row_number() OVER (PARTITION BY name, trace_id, span_id, source, scorer "
-            "ORDER BY created_at DESC) = 1"
+            f"DELETE FROM scores USING {rel} n WHERE scores.trace_id = n.trace_id AND scores.name = n.name "
+            "AND scores.span_id IS NOT DISTINCT FROM n.span_id AND scores.source = n.source "
+            "AND scores.scorer IS NOT DISTINCT FROM n.scorer "
+            "AND scores.run_result_id IS NOT DISTINCT FROM n.run_result_id",  # run scores keep their own identity
+            params,
         )
-    finally:
-        cur.unregister("_scores_in")
-    cur.execute(
-        "DELETE FROM scores USING _scores_new n WHERE scores.trace_id = n.trace_id AND scores.name = n.name "
-        "AND scores.span_id IS NOT DISTINCT FROM n.span_id AND scores.source = n.source "
-        "AND scores.scorer IS NOT DISTINCT FROM n.scorer"
-    )
-    cur.execute(
-        "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-        "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM _scores_new"
-    )
-    count = cur.execute("SELECT count(*) FROM _scores_new").fetchone()[0]
-    cur.execute("DROP TABLE _scores_new")
-    return int(count)
+        cur.execute(
+            "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
+            f"explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM {rel}",
+            params,
+        )
+    return table.num_rows
 
 
 def root_span_id(cur: duckdb.DuckDBPyConnection, trace_id: str) -> str:
