@@ -1,7 +1,7 @@
 """Scores SQL: replace-on-rewrite upserts in bulk, checked single writes, filtered reads and stats.
 
-A score's identity is (name, trace_id, span_id, source, scorer): writing it again replaces the
-stored row. Without unique indexes (DuckLake has none) the replace is a delete + insert inside the
+A score's identity is (name, trace_id, span_id, source, scorer), plus run_result_id for the scores
+of a dataset run's results: writing it again replaces the stored row. Without unique indexes (DuckLake has none) the replace is a delete + insert inside the
 caller's transaction, which the single writer thread serialises; across replicas on one lake the
 transaction holds the uniqueness lock (store/locks.py), so concurrent writers conflict and retry.
 """
@@ -104,7 +104,9 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
     # Within one write the last row of an identity wins, as if written one by one.
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        latest[(row["name"], row["trace_id"], row.get("span_id"), row["source"], row.get("scorer"))] = row
+        key = (row["name"], row["trace_id"], row.get("span_id"), row["source"], row.get("scorer"),
+               row.get("run_result_id"))
+        latest[key] = row
     table = pa.Table.from_pylist(
         [{k: r.get(k) for k in SCORE_SCHEMA.names} for r in latest.values()], schema=SCORE_SCHEMA
     )
