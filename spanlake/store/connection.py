@@ -33,6 +33,7 @@ class StoreConfig:
     data_dir: Path = Path("./spanlake-data")
     data_path: str | None = None  # DuckLake Parquet location: a directory or s3://bucket/prefix/
     memory_limit: str | None = None
+    read_only: bool = False  # tools reading a store (export) never take the writer's lock
 
     @property
     def is_lake(self) -> bool:
@@ -121,9 +122,11 @@ def _open_lake(config: StoreConfig) -> duckdb.DuckDBPyConnection:
         data_path = data_path or (target + ".files/")
     if data_path and data_path.startswith("s3://"):
         _configure_s3(conn)
-    elif data_path:
+    elif data_path and not config.read_only:
         Path(data_path).mkdir(parents=True, exist_ok=True)
-    options = f"DATA_PATH {_sql_literal(data_path)}" if data_path else ""
+    options = ", ".join(
+        ([f"DATA_PATH {_sql_literal(data_path)}"] if data_path else []) + (["READ_ONLY"] if config.read_only else [])
+    )
     attach = f"ATTACH {_sql_literal('ducklake:' + target)} AS {LAKE_CATALOG} ({options})"
     for attempt in range(MAX_ATTEMPTS):
         try:
@@ -156,6 +159,10 @@ def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     path = config.duckdb_path
     if config.url.startswith("duckdb:"):
         path = Path(config.url[len("duckdb:") :]).expanduser()
+    if config.read_only:
+        if not path.exists():
+            raise StoreConfigError(f"no store at {path}: check --data or --store")
+        return duckdb.connect(str(path), read_only=True, config=_base_settings(config))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), config=_base_settings(config))
