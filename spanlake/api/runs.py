@@ -1,12 +1,162 @@
-"""Dataset run routes."""
+"""Dataset run routes: start (server- or client-side), post results, complete, cancel, read, compare.
+
+Runs execute in the background (spanlake/datasets/component.py); these handlers validate, store
+and nudge it. `{run_id}` is a run id or its name (unique within the dataset).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-# OpenAPI 3.1 "paths" fragment for these routes; spanlake/api/openapi.py merges every module's.
-OPENAPI_PATHS: dict = {}
+from spanlake.api.dataset_common import cursor, endpoint, integer, read_object, ref, store
+from spanlake.api.errors import ApiError
+from spanlake.api.pagination import encode_cursor, parse_limit
+from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.datasets import run_queries, run_validate, validate
+from spanlake.datasets import runs as run_service
+from spanlake.datasets.errors import Invalid
+
+__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
+
+RUNS_COMPONENT = "spanlake.datasets.component"
+RESULT_STATUSES = ("pending", "ok", "error")
+
+
+def _component(request: Request) -> Any:
+    component = request.app.state.services.components.get(RUNS_COMPONENT)
+    if component is None:
+        raise ApiError(503, "unavailable", "dataset runs are not running on this server", headers={"Retry-After": "5"})
+    return component
+
+
+def _run_ref(request: Request) -> str:
+    return validate.text(request.path_params["run_id"], "run_id", max_len=validate.MAX_NAME)
+
+
+def _describe_after(fn: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    """A write function whose returned run is rendered in the same transaction."""
+    def write(cur: Any, *args: Any) -> dict[str, Any]:
+        return run_queries.describe(cur, fn(cur, *args))
+
+    return write
+
+
+def _check_scorers(request: Request, spec: run_validate.RunSpec) -> None:
+    if not spec.scorers:
+        return
+    registry = _component(request).registry
+    if registry is None:
+        raise ApiError(503, "unavailable", "scoring is not running on this server", headers={"Retry-After": "5"})
+    for n, name in enumerate(spec.scorers):
+        if registry.get(name) is None:
+            raise Invalid(f"scorers[{n}]: no scorer named {name!r}; GET /api/scorers lists the ready ones")
+
+
+@endpoint
+async def create_run(request: Request) -> Response:
+    component = _component(request)
+    spec = run_validate.run_spec(await read_object(request))
+    _check_scorers(request, spec)
+    run = await store(request).write(_describe_after(run_service.create_run), ref(request), spec)
+    component.wake()
+    return JSONResponse(run, status_code=202, headers={"Location": run["url"]})
+
+
+@endpoint
+async def list_runs(request: Request) -> Response:
+    limit = parse_limit(request.query_params.get("limit"))
+    state = cursor(request, "t", "id")
+    before = None
+    if state is not None:
+        try:
+            before = (dt.datetime.fromisoformat(str(state["t"])), str(state["id"]))
+        except ValueError:
+            raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
+    items, key = await store(request).read(run_queries.list_runs, ref(request), before, limit)
+    next_cursor = encode_cursor({"t": key[0], "id": key[1]}) if key else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@endpoint
+async def get_run(request: Request) -> Response:
+    return JSONResponse(await store(request).read(run_queries.get_run, ref(request), _run_ref(request)))
+
+
+@endpoint
+async def list_results(request: Request) -> Response:
+    limit = parse_limit(request.query_params.get("limit"))
+    status = request.query_params.get("status") or None
+    if status is not None and status not in RESULT_STATUSES:
+        raise Invalid(f"status must be one of {', '.join(RESULT_STATUSES)}, got {status!r}")
+    state = cursor(request, "seq")
+    after = integer(state["seq"]) if state else -1
+    rows, next_seq = await store(request).read(
+        run_queries.results_page, ref(request), _run_ref(request), status, after, limit
+    )
+    next_cursor = encode_cursor({"seq": next_seq}) if next_seq is not None else None
+    return JSONResponse({"items": rows, "next_cursor": next_cursor})
+
+
+@endpoint
+async def post_results(request: Request) -> Response:
+    rows = run_validate.posted_results(await read_object(request))
+
+    def write(cur: Any, dataset: str, run_ref: str) -> dict[str, Any]:
+        out = run_service.post_results(cur, dataset, run_ref, rows)
+        return {"accepted": out["accepted"], "run": run_queries.describe(cur, out["run"])}
+
+    return JSONResponse(await store(request).write(write, ref(request), _run_ref(request)))
+
+
+@endpoint
+async def complete_run(request: Request) -> Response:
+    component = _component(request)
+    run = await store(request).write(_describe_after(run_service.complete_run), ref(request), _run_ref(request))
+    component.wake()
+    return JSONResponse(run, status_code=202)
+
+
+@endpoint
+async def cancel_run(request: Request) -> Response:
+    run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), _run_ref(request))
+    component = request.app.state.services.components.get(RUNS_COMPONENT)
+    if component is not None:
+        component.cancelled(run["id"])
+    return JSONResponse(run)
+
+
+@endpoint
+async def compare_runs(request: Request) -> Response:
+    raw = request.query_params.get("runs") or ""
+    names = [validate.text(part.strip(), "runs", max_len=validate.MAX_NAME) for part in raw.split(",")]
+    if len(names) != 2 or not all(names):
+        raise Invalid(f"runs must name two runs, comma-separated: runs=a,b (ids or names), got {raw!r}")
+    limit = parse_limit(request.query_params.get("limit"))
+    state = cursor(request, "o")
+    offset = integer(state["o"]) if state else 0
+    if offset < 0:
+        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
+    out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], offset, limit)
+    next_offset = out.pop("next_offset")
+    out["next_cursor"] = encode_cursor({"o": next_offset}) if next_offset is not None else None
+    return JSONResponse(out)
 
 
 def routes() -> list[Route]:
-    return []
+    runs = "/api/datasets/{dataset}/runs"
+    return [
+        Route(runs, list_runs, methods=["GET"]),
+        Route(runs, create_run, methods=["POST"]),
+        Route(runs + "/compare", compare_runs, methods=["GET"]),  # before {run_id}: "compare" is reserved
+        Route(runs + "/{run_id}", get_run, methods=["GET"]),
+        Route(runs + "/{run_id}/results", list_results, methods=["GET"]),
+        Route(runs + "/{run_id}/results", post_results, methods=["POST"]),
+        Route(runs + "/{run_id}/complete", complete_run, methods=["POST"]),
+        Route(runs + "/{run_id}/cancel", cancel_run, methods=["POST"]),
+    ]

@@ -127,7 +127,7 @@ async def scorer_results(request: Request) -> JSONResponse:
     before = _keyset(request)
     items = await store.read(partial(score_store.list_scores, query=query, limit=limit, before=before))
     for item in items:
-        item["trace_url"] = f"/api/traces/{item['trace_id']}"
+        item["trace_url"] = f"/api/traces/{item['trace_id']}" if item["trace_id"] else None  # run scores may have none
     return JSONResponse(
         {"scorer": name, "stats": stats, "items": items, "next_cursor": _next_cursor(items, limit, "created_at", "id")}
     )

@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "spanlake.scorers"
 HOOK = "spanlake_scorers"
 DEFAULT_PLUGINS = (
     "spanlake.scoring.builtins",
+    "spanlake.scoring.comparison",
     "spanlake.scoring.llm_judge",
     "spanlake.scoring.http_scorer",
     "spanlake.scoring.python_scorer",

@@ -184,6 +184,46 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO locks VALUES ('uniqueness', NULL, NULL, 0, NULL), ('maintenance', NULL, NULL, 0, NULL), "
         "('capture-judge', NULL, NULL, 0, NULL)",
     ],
+    [
+        # Dataset runs (experiments): one row per run, one result row per dataset item, created
+        # pending when the run starts so `seq` (the item's position) pairs it with its job item.
+        """CREATE TABLE IF NOT EXISTS runs (
+    id VARCHAR,
+    dataset_id VARCHAR,
+    name VARCHAR,
+    mode VARCHAR,
+    as_of TIMESTAMP,
+    target JSON,
+    scorers JSON,
+    thresholds JSON,
+    concurrency BIGINT,
+    status VARCHAR,
+    error VARCHAR,
+    metadata JSON,
+    job_id VARCHAR,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP,
+    finished_at TIMESTAMP
+)""",
+        """CREATE TABLE IF NOT EXISTS run_results (
+    id VARCHAR,
+    run_id VARCHAR,
+    seq BIGINT,
+    item_id VARCHAR,
+    status VARCHAR,
+    output JSON,
+    error VARCHAR,
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    parent_span_id VARCHAR,
+    latency_ms DOUBLE,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    total_tokens BIGINT,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP
+)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

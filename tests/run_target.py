@@ -1,0 +1,139 @@
+"""An HTTP target for dataset-run tests: a stand-in for the app under test, on a free 127.0.0.1 port.
+
+What it answers depends on the item's input text:
+
+- `FAIL`: 500 (an error result); `SLOW`: sleeps `slow_seconds` first;
+- `TRACE`: continues the W3C traceparent it received and exports its own span to spanlake's
+  /v1/traces (synchronously, before answering), like an instrumented app would;
+- otherwise the answer from `answers` (input -> JSON body), else `{"output": <input>}`.
+
+Every call is counted per item id, and every traceparent kept, so tests can check that no item
+was executed twice and that each call carried a fresh trace id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from otlp_builders import new_span_id, request, span
+from server_process import free_port
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\Z")
+
+
+class RunTarget:
+    def __init__(self, *, slow_seconds: float = 0.3, answers: dict[str, Any] | None = None):
+        self.slow_seconds = slow_seconds
+        self.answers = dict(answers or {})
+        self.spanlake_url: str | None = None  # where TRACE items export their spans
+        self.port = free_port()
+        self.calls: Counter[str] = Counter()
+        self.traceparents: dict[str, list[str]] = {}
+        self.headers: list[dict[str, str]] = []
+        self.exported: dict[str, tuple[str, str]] = {}  # item id -> (trace id, span id) of its span
+        self.lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/agent"
+
+    def total_calls(self) -> int:
+        with self.lock:
+            return sum(self.calls.values())
+
+    async def agent(self, req: Request) -> Response:
+        body = await req.json()
+        item_id, text = body["item_id"], str(body["input"])
+        with self.lock:
+            self.calls[item_id] += 1
+            self.traceparents.setdefault(item_id, []).append(req.headers.get("traceparent", ""))
+            self.headers.append(dict(req.headers))
+        if "SLOW" in text:
+            await asyncio.sleep(self.slow_seconds)
+        if "FAIL" in text:
+            return PlainTextResponse("the agent crashed", status_code=500)
+        if "TRACE" in text:
+            await self._export(item_id, text, req.headers.get("traceparent", ""))
+        if text in self.answers:
+            answer = self.answers[text]
+            return PlainTextResponse(answer) if isinstance(answer, str) else JSONResponse(answer)
+        return JSONResponse({"output": text})
+
+    async def _export(self, item_id: str, text: str, traceparent: str) -> None:
+        match = _TRACEPARENT.match(traceparent)
+        assert match and self.spanlake_url, traceparent
+        trace_id, parent = match.groups()
+        span_id = new_span_id()
+        spans = [span(trace_id, span_id, "agent.handle", parent=parent, duration_ms=5,
+                      attributes={"input.value": text, "output.value": text, "gen_ai.usage.input_tokens": 3})]
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(f"{self.spanlake_url}/v1/traces", content=request(spans, service="run-target").SerializeToString(),
+                                   headers={"content-type": "application/x-protobuf"})
+        assert resp.status_code == 200, resp.text
+        with self.lock:
+            self.exported[item_id] = (trace_id, span_id)
+
+    def start(self) -> "RunTarget":
+        app = Starlette(routes=[Route("/agent", self.agent, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                lifespan="off", ws="none", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="run-target", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("run target did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> "RunTarget":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def wait_run(http: httpx.Client, dataset: str, run_id: str, *, timeout: float = 30.0, until: Any = None) -> dict[str, Any]:
+    """Poll the run until it is finished (or `until(run)` holds); fail with its state on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = http.get(f"/api/datasets/{dataset}/runs/{run_id}").json()
+        if until(run) if until else run["status"] in ("completed", "failed", "cancelled"):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run not done after {timeout}s: {run}")
+        time.sleep(0.05)
+
+
+def results(http: httpx.Client, dataset: str, run_id: str, **params: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    params = {"limit": 2, **params}  # small pages: the cursor is exercised too
+    while True:
+        resp = http.get(f"/api/datasets/{dataset}/runs/{run_id}/results", params=params)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        out += page["items"]
+        if not page["next_cursor"]:
+            return out
+        params["cursor"] = page["next_cursor"]
