@@ -154,3 +154,76 @@ def test_a_trickling_client_does_not_stall_others(shared_server):
         done.set()
         sender.join()
         slow.close()
+
+
+def _items_count(server, dataset: str) -> int:
+    total, cursor = 0, None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        resp = httpx.get(f"{server.http_url}/api/datasets/{dataset}/items", params=params, timeout=30)
+        if resp.status_code == 404:
+            return 0
+        body = resp.json()
+        total += len(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return total
+
+
+def test_sigkill_during_a_backfill_leaves_whole_windows_and_a_rerun_completes(make_server):
+    """Each backfill window is one transaction: a kill keeps whole windows; running again finishes the job."""
+    import json as jsonlib
+
+    from otlp_builders import new_span_id, new_trace_id, span
+
+    server = make_server()
+    start = time.time_ns() - 3600 * 10**9
+    sent = 0
+    for batch in range(12):
+        trace_id = new_trace_id()
+        spans = [span(trace_id, new_span_id(), "refund", start_ns=start + (batch * 500 + i) * 10**6) for i in range(500)]
+        httpx.post(f"{server.http_url}/v1/traces", content=request(spans).SerializeToString(),
+                   headers={"content-type": "application/x-protobuf"}, timeout=60).raise_for_status()
+        sent += len(spans)
+    body = {"since": (start - 10**9) / 1e9, "window_spans": 500,
+            "rule": {"dataset": "refunds", "when": {"field": "name", "op": "eq", "value": "refund"}}}
+    reported = 0
+    with httpx.stream("POST", f"{server.http_url}/api/rules/refunds/backfill", json=body, timeout=60) as resp:
+        for line in resp.iter_lines():
+            if line.strip():
+                reported = jsonlib.loads(line)["captured"]
+                if reported >= 1000:
+                    server.kill()
+                    break
+    server.restart()
+    after_kill = _items_count(server, "refunds")
+    assert reported <= after_kill < sent  # not the whole job
+    resp = httpx.post(f"{server.http_url}/api/rules/refunds/backfill", json=body, timeout=120)
+    progress = [jsonlib.loads(line) for line in resp.text.strip().splitlines()]
+    # The rerun cuts the same windows; the kill must have left the store at one of their edges.
+    edges = [0] + [p["matched"] for p in progress]
+    assert after_kill in edges, f"{after_kill} items is not a window edge {edges}: a window was half applied"
+    assert progress[-1]["captured"] == sent - after_kill and progress[-1]["duplicates"] == after_kill
+    assert _items_count(server, "refunds") == sent
+
+
+def test_sigkill_during_an_import_applies_all_rows_or_none(make_server):
+    server = make_server()
+    assert httpx.post(f"{server.http_url}/api/datasets", json={"name": "big"}).status_code == 201
+    rows = [{"input": {"q": f"question {i}", "pad": "x" * 200}, "expected_output": f"answer {i}"} for i in range(40_000)]
+    payload = __import__("json").dumps(rows).encode()
+
+    def send() -> None:
+        try:
+            httpx.post(f"{server.http_url}/api/datasets/big/import", content=payload,
+                       headers={"content-type": "application/json"}, timeout=120)
+        except httpx.HTTPError:
+            pass  # the server dies under it
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(1.0)  # body sent, validation or insert under way
+    server.kill()
+    sender.join()
+    server.restart()
+    assert _items_count(server, "big") in (0, len(rows))

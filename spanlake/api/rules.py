@@ -13,7 +13,7 @@ from starlette.routing import Route
 from spanlake.api.body import read_json_object
 from spanlake.api.errors import ApiError, bad_request, not_found
 from spanlake.api.openapi import error_responses, json_response, path_param
-from spanlake.capture.backfill import run_backfill
+from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
 from spanlake.capture.rules import RuleSet, RulesError, parse_rules
 from spanlake.filters import FilterError, parse_time
 from spanlake.query.span_rows import iso_from_datetime
@@ -68,9 +68,12 @@ async def backfill(request: Request) -> StreamingResponse:
     capture = _capture(request)
     name = request.path_params["name"]
     body = await read_json_object(request)
-    unknown = set(body) - {"since", "until", "rule"}
+    unknown = set(body) - {"since", "until", "rule", "window_spans"}
     if unknown:
-        raise bad_request(f"unknown field(s) {sorted(unknown)}; expected since, until, rule")
+        raise bad_request(f"unknown field(s) {sorted(unknown)}; expected since, until, rule, window_spans")
+    window_spans = body.get("window_spans", SPANS_PER_WINDOW)
+    if isinstance(window_spans, bool) or not isinstance(window_spans, int) or not 100 <= window_spans <= 1_000_000:
+        raise bad_request(f"window_spans must be an integer from 100 to 1000000, got {window_spans!r}")
     if "since" not in body:
         raise bad_request("since is required: backfill runs over spans that started at or after it")
     since = _time(body, "since")
@@ -91,7 +94,7 @@ async def backfill(request: Request) -> StreamingResponse:
             raise not_found(f"no loaded rule named {name!r}; send its definition as 'rule' to backfill it anyway")
 
     async def progress() -> AsyncIterator[bytes]:
-        async for record in run_backfill(request.app.state.services.store, rule, since, until):
+        async for record in run_backfill(request.app.state.services.store, rule, since, until, window_spans):
             yield (json.dumps(record) + "\n").encode()
 
     return StreamingResponse(progress(), media_type="application/x-ndjson")
@@ -136,6 +139,8 @@ OPENAPI_PATHS: dict = {
                                 "since": {"type": ["string", "number"]},
                                 "until": {"type": ["string", "number"]},
                                 "rule": _RULE,
+                                "window_spans": {"type": "integer", "minimum": 100, "maximum": 1000000,
+                                                 "description": "spans per transaction (default 100000)"},
                             },
                         }
                     }

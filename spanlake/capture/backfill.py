@@ -74,7 +74,7 @@ def backfill_window(
 
 
 async def run_backfill(
-    store: "Store", rule: Rule, since: dt.datetime, until: dt.datetime
+    store: "Store", rule: Rule, since: dt.datetime, until: dt.datetime, window_spans: int = SPANS_PER_WINDOW
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield a progress record after each committed window, then a final one."""
     lo, hi, total_spans = await store.read(data_range, since, until)
@@ -82,7 +82,7 @@ async def run_backfill(
     if lo is None:
         yield {"rule": rule.name, "done": True, "progress": 1.0, "windows": 0, **counter.as_dict()}
         return
-    windows = max(1, math.ceil(total_spans / SPANS_PER_WINDOW))
+    windows = max(1, math.ceil(total_spans / window_spans))
     step = (hi - lo) // windows
     for index in range(windows):
         w_lo = lo + step * index
