@@ -8,6 +8,7 @@ is full. Decoding (pure-Python CPU work) runs off the event loop, in threads or 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import zlib
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,17 @@ def _decode(encoding: Encoding, body: bytes) -> Decoded:
     return _DECODERS[encoding](body)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Decode workers must not be forked from the server: by the first request it runs gRPC and
+    DuckDB threads, and a child forked from a threaded process can inherit their locks mid-use
+    (measured: in 4 of 15 `bench/ingest.py --decode-workers 2` runs a worker died at once, after
+    which every request failed with BrokenProcessPool and SIGTERM hung). A fork server is a clean,
+    single-threaded parent, and forks each worker from there.
+    """
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """Undo gzip/deflate, refusing output over `limit` bytes without inflating it all."""
     coding = (content_encoding or "identity").strip().lower()
@@ -76,7 +88,7 @@ class Receiver:
         self.config = config
         self._inflight_bytes = 0
         self._executor: Executor = (
-            ProcessPoolExecutor(max_workers=config.decode_workers)
+            ProcessPoolExecutor(max_workers=config.decode_workers, mp_context=_worker_context())
             if config.decode_workers
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-decode")
         )
