@@ -1,8 +1,9 @@
 """A restart in the middle of a batch resumes it, and no trace is scored twice.
 
 SIGTERM: scorers in flight finish and their scores are written before exit, so the endpoint sees
-exactly one call per trace. SIGKILL: calls in flight at the kill are lost and made again after the
-restart (about `concurrency` of them), but every trace ends with exactly one score.
+exactly one call per trace. SIGKILL: calls in flight (or answered but not yet committed) at the kill
+are made again after the restart, never one whose score was committed; every trace ends with
+exactly one score.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def start_batch(make_server, endpoints, tmp_path, *, scored_before: int):
         json.dumps(
             {"scorers": [{"name": "slow", "type": "http", "concurrency": CONCURRENCY,
                           "params": {"url": f"{endpoints.url}/score/slow"}}],
-             "scoring": {"linger_seconds": 0.05}}
+             # Short leases: on a lake store (SPANLAKE_TEST_STORE) a killed server's batch is taken
+             # over once its lease has passed; the embedded store hands it back at start.
+             "scoring": {"linger_seconds": 0.05, "lease_seconds": 3, "poll_seconds": 0.5}}
         )
     )
     server = make_server("--config", str(config))
@@ -62,13 +65,13 @@ def test_sigterm_mid_batch_resumes_with_one_call_per_trace(make_server, endpoint
 
 def test_sigkill_mid_batch_resumes_with_one_score_per_trace(make_server, endpoints, tmp_path):
     server, batch_id, ids = start_batch(make_server, endpoints, tmp_path, scored_before=6)
+    committed = set(scores_per_trace(server, batch_id))
     server.kill()
-    killed_calls = sum(endpoints.started[t] for t in ids)
-    assert killed_calls < TRACES
+    assert len(committed) >= 6
     done = wait_batch(server.start(), batch_id)
     assert (done["status"], done["completed"], done["failed"]) == ("completed", TRACES, 0)
     assert scores_per_trace(server, batch_id) == Counter({t: 1 for t in ids})
-    calls = sum(endpoints.started[t] for t in ids)
-    # Only calls in flight at the kill (or answered during the last commit) are made again;
-    # everything committed before it is not.
-    assert TRACES <= calls <= TRACES + 2 * CONCURRENCY, (killed_calls, calls)
+    # Calls whose results were committed before the kill are never made again; only the ones
+    # in flight or waiting for their commit are.
+    assert {t: endpoints.started[t] for t in committed} == {t: 1 for t in committed}
+    assert sum(endpoints.started[t] for t in ids) >= TRACES
