@@ -6,6 +6,7 @@ batches; these handlers validate, hand over, and read back through spanlake/stor
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -161,7 +162,7 @@ async def create_batch(request: Request) -> JSONResponse:
     component = _component(request)
     body = await read_json_object(request)
     try:
-        batch = parse_request(body, component.registry)
+        batch = await asyncio.to_thread(parse_request, body, component.registry)  # 100k ids: ~0.2 s of CPU
         job, unknown = await component.submit(batch)
     except BatchRequestError as exc:
         raise ApiError(exc.status, exc.code, str(exc), **exc.extra) from None

@@ -61,6 +61,7 @@ def _id(value: Any, pattern: re.Pattern[str], what: str) -> str:
 
 
 def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchRequest:
+    """Check and normalise a request (ids validated, sample applied); CPU-bound, call it off the loop."""
     scorer = body.get("scorer")
     if not isinstance(scorer, str) or not scorer:
         raise BatchRequestError("scorer: required, the name of a scorer (GET /api/scorers lists them)")
@@ -109,6 +110,8 @@ def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchReques
         req["targets"] = list(dict.fromkeys(req["targets"]))  # drop repeats, keep order
         if len(req["targets"]) > MAX_TRACES:
             raise BatchRequestError(f"at most {MAX_TRACES} targets per batch, got {len(req['targets'])}", status=413, code="too_large")
+        if sample is not None:  # a filter samples in SQL, with the same hash
+            req["targets"] = [t for t in req["targets"] if sampled(t[0], sample)]
     return BatchRequest(**req)
 
 
@@ -130,7 +133,7 @@ async def create_batch(store: Store, req: BatchRequest) -> tuple[jobs.Job, list[
         targets: list[tuple[str, str | None]] = [(t, None) for t, _ in rows]
     else:
         assert req.targets is not None
-        targets = [t for t in req.targets if req.sample is None or sampled(t[0], req.sample)]
+        targets = list(req.targets)
         starts = await store.read(known_traces, list({t for t, _ in targets}))
         unknown = list(dict.fromkeys(t for t, _ in targets if t not in starts))
         if targets and not starts:
