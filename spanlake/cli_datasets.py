@@ -11,7 +11,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from spanlake.cli import CommandError
+from spanlake.cli_client import DEFAULT_URL, Client, describe_error, progress, server_parent
 
-DEFAULT_URL = "http://127.0.0.1:4318"
+__all__ = ["DEFAULT_URL", "Client", "describe_error", "register"]
+
 EXPORT_FORMATS = ("jsonl", "csv", "openai", "parquet")
 IMPORT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
 _EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -33,11 +34,7 @@ CHUNK_ROWS = 5000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("SPANLAKE_URL", DEFAULT_URL),
-                        help=f"server base URL (env SPANLAKE_URL, default {DEFAULT_URL})")
-    common.add_argument("--api-key", default=os.environ.get("SPANLAKE_API_KEY"), help="API key (env SPANLAKE_API_KEY)")
-    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common = server_parent()
     parser = subparsers.add_parser("datasets", help="list, export and import datasets of a running server")
     sub = parser.add_subparsers(dest="datasets_command", metavar="COMMAND", required=True)
 
@@ -62,43 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     im.set_defaults(func=cmd_import)
 
 
-class Client:
-    """Thin HTTP client turning every failure into a one-line CommandError."""
-
-    def __init__(self, args: argparse.Namespace):
-        headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-        self.url = args.url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(600, connect=10))
-
-    def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
-        try:
-            resp = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CommandError(f"cannot reach spanlake at {self.url} ({exc}); is `spanlake serve` running?") from None
-        if resp.status_code not in ok:
-            raise CommandError(describe_error(resp))
-        return resp
-
-
-def describe_error(resp: httpx.Response) -> str:
-    try:
-        error = resp.json()["error"]
-        message = error["message"]
-    except (ValueError, KeyError, TypeError):
-        return f"server answered {resp.status_code}: {resp.text[:200]}"
-    rows = error.get("rows") or []
-    details = "; ".join(f"row {r['row']}: {r['reason']}" for r in rows[:10])
-    return f"{message}" + (f" [{details}]" if len(rows) > 1 else "")
-
-
 def _dataset_path(name: str) -> str:
     return "/api/datasets/" + quote(name, safe="")
 
 
 def _progress(args: argparse.Namespace, *columns: Any) -> Progress:
-    console = Console(stderr=True)
-    return Progress(TextColumn("{task.description}"), *columns, console=console, transient=True,
-                    disable=args.quiet or not console.is_terminal)
+    return progress(args.quiet, *columns)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

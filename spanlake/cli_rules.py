@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from urllib.parse import quote
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, TaskProgressColumn, TextColumn
 
 from spanlake.capture.rules import RulesError, load_rules
 from spanlake.cli import CommandError
-from spanlake.cli_datasets import DEFAULT_URL, Client, describe_error
+from spanlake.cli_client import Client, add_server_args, describe_error, progress
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -42,12 +41,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     client = Client(args)
     console = Console(stderr=True)
     body_base = {"since": args.since, **({"until": args.until} if args.until else {})}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[captured]} captured"),
-        console=console, disable=args.quiet or not console.is_terminal,
-    ) as progress:
+    with progress(
+        args.quiet, BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[captured]} captured"),
+        console=console, transient=False,
+    ) as bar:
         for rule in rules:
-            task = progress.add_task(rule.name, total=1.0, captured=0)
+            task = bar.add_task(rule.name, total=1.0, captured=0)
             body = {**body_base, "rule": rule.definition}
             last: dict = {}
             try:
@@ -58,7 +57,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                     for line in resp.iter_lines():
                         if line.strip():
                             last = json.loads(line)
-                            progress.update(task, completed=last["progress"], captured=last["captured"])
+                            bar.update(task, completed=last["progress"], captured=last["captured"])
             except Exception as exc:  # httpx errors mid-stream: say which rule and how far it got
                 if isinstance(exc, CommandError):
                     raise
@@ -81,7 +80,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     backfill.add_argument("--since", required=True, help="ISO-8601 time or epoch seconds")
     backfill.add_argument("--until", help="ISO-8601 time or epoch seconds (default: now)")
     backfill.add_argument("--rule", help="only this rule")
-    backfill.add_argument("--url", default=os.environ.get("SPANLAKE_URL", DEFAULT_URL), help="server base URL (env SPANLAKE_URL)")
-    backfill.add_argument("--api-key", default=os.environ.get("SPANLAKE_API_KEY"), help="API key (env SPANLAKE_API_KEY)")
-    backfill.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_server_args(backfill)
     backfill.set_defaults(func=cmd_backfill)

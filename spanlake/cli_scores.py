@@ -7,7 +7,6 @@ A client of a running server: it POSTs `/api/scores/batch`, and with `--wait` fo
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 import httpx
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from spanlake.cli import CommandError
+from spanlake.cli_client import Client, add_server_args, describe_error, progress
 
-DEFAULT_URL = "http://127.0.0.1:4318"
 POLL_SECONDS = 0.5
 
 
@@ -37,10 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="with --filter: at most this many traces, newest first (default 1000)")
     parser.add_argument("--sample", type=float, help="score this fraction (0-1] of the traces; stable per trace id")
     parser.add_argument("--wait", action="store_true", help="follow the batch with a progress bar until it finishes")
-    parser.add_argument("--url", default=os.environ.get("SPANLAKE_URL", DEFAULT_URL),
-                        help=f"server base URL (env SPANLAKE_URL, default {DEFAULT_URL})")
-    parser.add_argument("--api-key", default=os.environ.get("SPANLAKE_API_KEY"), help="API key (env SPANLAKE_API_KEY)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_server_args(parser)
     parser.set_defaults(func=cmd_score)
 
 
@@ -68,15 +64,6 @@ def _trace_ids(name: str) -> list[str]:
     return ids
 
 
-def _error(resp: httpx.Response) -> str:
-    try:
-        err = resp.json()["error"]
-        message = f"{err['message']} ({resp.status_code} {err['code']})"
-    except (ValueError, KeyError, TypeError):
-        message = f"HTTP {resp.status_code}: {resp.text[:200]}"
-    return message
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"scorer": args.scorer}
     if args.filter is not None:
@@ -89,17 +76,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         body["trace_ids"] = _trace_ids(args.trace_ids)
     if args.sample is not None:
         body["sample"] = args.sample
-    headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    base = args.url.rstrip("/")
     console = Console(stderr=True)
-    with httpx.Client(base_url=base, headers=headers, timeout=httpx.Timeout(120, connect=10)) as http:
-        try:
-            resp = http.post("/api/scores/batch", json=body)
-        except httpx.HTTPError as exc:
-            raise CommandError(f"cannot reach spanlake at {base} ({exc}); is `spanlake serve` running?") from None
-        if resp.status_code != 202:
-            raise CommandError(_error(resp))
-        accepted = resp.json()
+    with Client(args, timeout=120) as client:
+        accepted = client.request("POST", "/api/scores/batch", ok=(202,), with_status=True, json=body).json()
         batch_id, total = accepted["batch_id"], accepted["trace_count"]
         unknown = accepted.get("unknown_count", len(accepted.get("unknown_trace_ids", [])))
         note = f", {unknown} trace id(s) not in the store" if unknown else ""
@@ -107,7 +86,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if not args.wait:
             print(batch_id)
             return 0
-        batch = _follow(http, batch_id, total, quiet=args.quiet, console=console)
+        batch = _follow(client.http, batch_id, total, quiet=args.quiet, console=console)
     console.print(f"batch {batch_id} {batch['status']}: {batch['completed']} scored, {batch['failed']} failed")
     for err in batch.get("errors", [])[:5]:
         where = err.get("trace_id") or "batch"
@@ -119,8 +98,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 def _follow(http: httpx.Client, batch_id: str, total: int, *, quiet: bool, console: Console) -> dict[str, Any]:
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=quiet) as progress:
-        task = progress.add_task("score", total=total or 1, failed=0)
+    with progress(quiet, *columns, console=console, transient=False, terminal_only=False, label=False) as bar:
+        task = bar.add_task("score", total=total or 1, failed=0)
         while True:
             try:
                 resp = http.get(f"/api/scores/batches/{batch_id}")
@@ -128,9 +107,9 @@ def _follow(http: httpx.Client, batch_id: str, total: int, *, quiet: bool, conso
                 time.sleep(POLL_SECONDS * 4)  # a restarting server resumes the batch; keep following
                 continue
             if resp.status_code != 200:
-                raise CommandError(_error(resp))
+                raise CommandError(describe_error(resp, with_status=True))
             batch = resp.json()
-            progress.update(task, completed=batch["completed"] + batch["failed"], failed=batch["failed"])
+            bar.update(task, completed=batch["completed"] + batch["failed"], failed=batch["failed"])
             if batch["status"] in ("completed", "failed"):
                 return batch
             time.sleep(POLL_SECONDS)

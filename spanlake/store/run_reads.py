@@ -221,7 +221,7 @@ def compare_page(cur: duckdb.DuckDBPyConnection, a: Run, b: Run, *, offset: int,
     """Items side by side: regressions first (largest drop first), then the rest in item order."""
     rows = cur.execute(
         _PAIRS + "SELECT item_id, a_id, b_id, worst_drop, best_gain, regression, improvement FROM compared "
-        "ORDER BY regression DESC, coalesce(worst_drop, 0) DESC, seq, item_id LIMIT ? OFFSET ?",
+        "ORDER BY regression DESC, greatest(coalesce(worst_drop, 0), 0) DESC, seq, item_id LIMIT ? OFFSET ?",
         [*_pairs_params(a, b), limit, offset],
     ).fetchall()
     side_a = results_by_ids(cur, a, [r[1] for r in rows if r[1] is not None])
