@@ -24,7 +24,7 @@ import duckdb
 
 from spanlake.datasets.run_config import RunsConfig
 from spanlake.datasets.run_scoring import Scored, score_result
-from spanlake.datasets.run_target import Call, Target
+from spanlake.datasets.run_target import Target
 from spanlake.query.trace_batch import load_traces
 from spanlake.scoring.registry import RegisteredScorer
 from spanlake.store import Store, jobs, runs
@@ -102,7 +102,7 @@ class RunRunner:
         target = Target(self.run_row.target, concurrency=self.run_row.concurrency, run_id=self.run_row.id)
         slots = asyncio.Semaphore(self.run_row.concurrency)
         done: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(16, 2 * self.run_row.concurrency))
-        writer = asyncio.create_task(self._write_executions(done))
+        writer = asyncio.create_task(self._write_loop(done, self._record_executions))
         tasks: set[asyncio.Task[None]] = set()
 
         async def call(work: dict[str, Any]) -> None:
@@ -110,7 +110,8 @@ class RunRunner:
                 result = await target.call(work)
             finally:
                 slots.release()
-            await done.put(result)
+            self._last_execution = time.monotonic()
+            await done.put(result.row())
 
         try:
             after = -1
@@ -163,12 +164,12 @@ class RunRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _write_executions(self, done: asyncio.Queue[Any]) -> None:
-        """Group commit: store whatever answered while the previous transaction ran."""
+    async def _write_loop(self, done: asyncio.Queue[Any], record: Any) -> None:
+        """Group commit: store whatever finished while the previous transaction ran."""
         while True:
             item = await done.get()
             end = item is _END
-            batch: list[Call] = [] if end else [item]
+            batch: list[Any] = [] if end else [item]
             while not end and len(batch) < self.config.flush_results:
                 try:
                     item = done.get_nowait()
@@ -179,8 +180,7 @@ class RunRunner:
                 else:
                     batch.append(item)
             if batch:
-                await self._commit(self._record_executions, [c.row() for c in batch])
-                self._last_execution = time.monotonic()
+                await self._commit(record, batch)
             if end:
                 return
 
@@ -202,22 +202,38 @@ class RunRunner:
                 pass
 
     async def _score(self) -> None:
-        after = -1
-        while not self.halted():
-            items = await self.store.read(jobs.pending_items, self.job.id, after, self.config.chunk_items)
-            if not items:
-                return
-            after = items[-1].seq
-            works = await self.store.read(runs.work_by_seq, self.run_row, [i.seq for i in items])
-            attempts = {i.seq: i.attempts for i in items}
-            traced = [w["trace_id"] for w in works if w["trace_id"] and w["status"] == runs.RESULT_OK]
-            spans = await self.store.read(load_traces, list(dict.fromkeys(traced))) if self.scorers and traced else {}
-            outcomes = await asyncio.gather(*(self._score_one(w, spans.get(w["trace_id"] or "")) for w in works))
-            batch = [(w, attempts[w["seq"]] + 1, s) for w, s in zip(works, outcomes)]
-            found = {w["seq"] for w in works}
-            missing = Scored(failures=["its result row is missing"])
-            batch += [({"seq": i.seq}, i.attempts + 1, missing) for i in items if i.seq not in found]
-            await self._commit(self._record_scores, batch)
+        """Score chunk by chunk; each result is committed (scores + item done) soon after it is scored."""
+        done: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * self.config.chunk_items)
+        writer = asyncio.create_task(self._write_loop(done, self._record_scores))
+
+        # Results scored at once: enough to keep the widest scorer busy; a halt is seen between them.
+        slots = asyncio.Semaphore(max([s.concurrency for s in self.scorers] or [1]))
+
+        async def one(work: dict[str, Any], attempts: int, spans: list[dict[str, Any]] | None) -> None:
+            async with slots:
+                if not self.halted():
+                    await done.put((work, attempts, await self._score_one(work, spans)))
+
+        try:
+            after = -1
+            while not self.halted():
+                items = await self.store.read(jobs.pending_items, self.job.id, after, self.config.chunk_items)
+                if not items:
+                    return
+                after = items[-1].seq
+                works = await self.store.read(runs.work_by_seq, self.run_row, [i.seq for i in items])
+                attempts = {i.seq: i.attempts + 1 for i in items}
+                traced = [w["trace_id"] for w in works if w["trace_id"] and w["status"] == runs.RESULT_OK]
+                spans = await self.store.read(load_traces, list(dict.fromkeys(traced))) if self.scorers and traced else {}
+                found = {w["seq"] for w in works}
+                missing = Scored(failures=["its result row is missing"])
+                for item in items:
+                    if item.seq not in found:
+                        await done.put(({"seq": item.seq}, attempts[item.seq], missing))
+                await asyncio.gather(*(one(w, attempts[w["seq"]], spans.get(w["trace_id"] or "")) for w in works))
+        finally:
+            await done.put(_END)
+            await writer
 
     async def _score_one(self, work: dict[str, Any], spans: list[dict[str, Any]] | None) -> Scored:
         if work["status"] != runs.RESULT_OK or not self.scorers:
