@@ -73,6 +73,9 @@ class ScoringComponent:
                 except duckdb.Error:  # e.g. a DuckLake commit conflict with another replica's claim
                     log.warning("claiming a scoring batch failed; retrying", exc_info=True)
                     job = None
+                if job is not None and self._stop.is_set():  # stopped while claiming: hand it back
+                    await self._quietly(jobs.release_job, job.id, self.owner)
+                    return
                 if job is not None:
                     task = asyncio.create_task(self._run(job), name=f"score-batch-{job.id[:8]}")
                     self._running[job.id] = task
@@ -92,7 +95,7 @@ class ScoringComponent:
         name = job.params.get("scorer")
         scorer = self.registry.get(name) if isinstance(name, str) else None
         if scorer is None:
-            await self.store.write(jobs.fail_job, job.id, self.owner, f"scorer {name!r} is not available on this server")
+            await self._quietly(jobs.fail_job, job.id, self.owner, f"scorer {name!r} is not available on this server")
             return
         runner = BatchRunner(
             self.store, job, scorer, owner=self.owner, config=self.config.engine, stop_event=self._stop
@@ -125,8 +128,12 @@ class ScoringComponent:
         self._stop.set()
         self._wake.set()
         if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
+            # Let a claim in progress finish (and hand its job back) rather than orphan its lease.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop), timeout=5.0)
+            except (TimeoutError, Exception):
+                self._loop.cancel()
+                await asyncio.gather(self._loop, return_exceptions=True)
         running = list(self._running.values())
         if running:
             _, pending = await asyncio.wait(running, timeout=self.config.engine.drain_seconds + 5.0)
