@@ -241,5 +241,27 @@ async def start(services: "Services") -> Maintenance:
 
         raise SettingsError(f"{settings.config_file or 'config'}: {exc}") from None
     component = Maintenance(services, config)
+    _export_metrics(services, component)
     component.start()
     return component
+
+
+def _export_metrics(services: "Services", component: Maintenance) -> None:
+    from prometheus_client import Gauge
+
+    registry, store, stats = services.metrics.registry, services.store, component.stats
+    Gauge(
+        "spanlake_store_conflict_retries",
+        "Write transactions re-run after losing a commit race to another replica (DuckLake)",
+        registry=registry,
+    ).set_function(lambda: store.conflict_retries)
+    for name, help_text in (
+        ("traces_deleted", "Traces deleted by retention on this replica"),
+        ("spans_deleted", "Spans deleted by retention on this replica"),
+        ("compactions", "Compaction runs completed on this replica (DuckLake)"),
+        ("files_removed", "Expired data files removed by compaction on this replica"),
+        ("checkpoints", "Checkpoints run by maintenance (embedded DuckDB)"),
+    ):
+        Gauge(f"spanlake_maintenance_{name}", help_text, registry=registry).set_function(
+            lambda name=name: getattr(stats, name)
+        )

@@ -1,0 +1,108 @@
+"""Scale-out benchmark (issue 8): OTLP/gRPC ingest into one DuckLake from one replica, then two.
+
+Each phase gets a fresh lake: a new PostgreSQL database on 127.0.0.1:5432 as the catalog and a
+new Parquet directory (or `--data-path s3://bucket/prefix/` with the AWS_* variables set). The
+load generator (bench/load_client.py, pre-serialized 100-span LLM requests) runs one process
+per replica, all at once; a span counts when its export call was acked (= committed).
+
+    python bench/lake.py                       # 1 vs 2 replicas, 20 s windows
+    python bench/lake.py --seconds 40 --concurrency 16
+
+Query latencies on the lake: `python bench/query.py --store ducklake:postgres:... --data-path DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+from ingest import _pool_file, run_client  # noqa: E402
+from lake_env import create_database, drop_database, postgres_lake_args  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
+
+
+def _metric(server: ServerProcess, name: str) -> float:
+    text = httpx.get(f"{server.http_url}/metrics", timeout=30).text
+    match = re.search(rf"^{name}(?:_total)? ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def phase(replicas: int, args: argparse.Namespace, pool_file: Path, workdir: Path) -> dict:
+    dbname = create_database("spanlake_bench")
+    data_path = args.data_path.rstrip("/") + f"/{dbname}/" if args.data_path else f"{workdir}/{dbname}/"
+    servers: list[ServerProcess] = []
+    try:
+        flags = [*postgres_lake_args(dbname, data_path), "--log-level", "warning"]
+        for i in range(replicas):
+            servers.append(ServerProcess(workdir / f"{dbname}-{i}", *flags).start(timeout=120))
+        results: list[dict] = [{} for _ in servers]
+
+        def load(i: int) -> None:
+            results[i] = run_client(
+                servers[i].grpc_target, pool_file, concurrency=args.concurrency, warmup=args.warmup,
+                seconds=args.seconds, channels=2, retry_pause_ms=10, watch_pid=servers[i].proc.pid,
+            )
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(replicas)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        retries = [_metric(s, "spanlake_store_conflict_retries") for s in servers]
+        stored = [_metric(s, "spanlake_spans_stored") for s in servers]
+        total = sum(r["spans_per_s"] for r in results)
+        return {
+            "replicas": replicas,
+            "spans_per_s": round(total),
+            "per_replica_spans_per_s": [round(r["spans_per_s"]) for r in results],
+            "p50_ms": [r["latency_ms"]["p50"] for r in results],
+            "p99_ms": [r["latency_ms"]["p99"] for r in results],
+            "cores_used": [r.get("server_cores_used") for r in results],
+            "conflict_retries": retries,
+            "spans_stored": stored,
+            "errors": sum(sum(r["errors"].values()) for r in results),
+            "error_samples": [r["error_samples"] for r in results if r["error_samples"]],
+            "refusals": sum(r["refusals"] for r in results),
+        }
+    finally:
+        for server in servers:
+            server.stop(timeout=300)
+        drop_database(dbname)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per phase")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=8, help="in-flight export calls per replica")
+    parser.add_argument("--data-path", help="Parquet location (default: a temp directory; s3://... uses AWS_*)")
+    parser.add_argument("--pool", type=int, default=256, help="request templates")
+    args = parser.parse_args()
+    pool_file = _pool_file(args.pool, 2)
+    workdir = Path(tempfile.mkdtemp(prefix="spanlake-lake-bench-"))
+    rows = [phase(n, args, pool_file, workdir) for n in (1, 2)]
+    for row in rows:
+        print(json.dumps(row))
+    one, two = rows
+    print(f"\n| replicas | spans/s acked (sum) | per replica | p50 / p99 ms per replica | conflict retries |")
+    print("| ---: | ---: | --- | --- | --- |")
+    for row in rows:
+        lat = ", ".join(f"{a:g} / {b:g}" for a, b in zip(row["p50_ms"], row["p99_ms"]))
+        print(f"| {row['replicas']} | {row['spans_per_s']:,} | {row['per_replica_spans_per_s']} | {lat} | "
+              f"{[int(r) for r in row['conflict_retries']]} |")
+    print(f"\ntwo replicas / one replica: {two['spans_per_s'] / max(1, one['spans_per_s']):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
