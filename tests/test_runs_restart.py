@@ -22,7 +22,8 @@ def target():
 
 def start_run(make_server, tmp_path, target, n_items: int, *, scorers: list[str]):
     config = tmp_path / "spanlake.yaml"
-    config.write_text(json.dumps({"runs": {"trace_wait_seconds": 0, "poll_seconds": 0.2}}))
+    # Short leases: on a lake store (SPANLAKE_TEST_STORE) a killed server's run is taken over once its lease passes.
+    config.write_text(json.dumps({"runs": {"trace_wait_seconds": 0, "poll_seconds": 0.2, "lease_seconds": 2}}))
     server = make_server("--config", str(config))
     http = client(server)
     name = unique("restart")
