@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.store.dataset_items import visible
+from spanlake.store.locks import hold as hold_lock
 from spanlake.store.writer import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
@@ -99,6 +100,7 @@ def name_taken(cur: duckdb.DuckDBPyConnection, dataset_id: str, name: str) -> bo
 
 
 def insert_run(cur: duckdb.DuckDBPyConnection, run: Run) -> None:
+    hold_lock(cur)  # the caller's "name is free" check must see every replica's runs
     cur.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?, ?, ?, ?::JSON, ?, ?, ?, ?)",
         [
