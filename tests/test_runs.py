@@ -133,7 +133,7 @@ def test_failed_results_filter_and_scores_api(http, finished_run):
     assert stats["stats"]["count"] >= 4 and all("trace_url" in s for s in stats["items"])
 
 
-def test_target_spans_link_result_to_its_trace(http, target):
+def test_target_spans_link_result_to_its_trace(http, target, finished_run):
     name = unique("runs-otlp")
     new_dataset(http, name)
     [item] = add_items(http, name, [{"input": "TRACE me", "expected_output": "TRACE me"}])
@@ -149,6 +149,12 @@ def test_target_spans_link_result_to_its_trace(http, target):
     on_trace = http.get(f"/api/traces/{trace_id}/scores").json()["items"]
     assert {s["name"] for s in on_trace} == {"exact_match", "no_errors"}
     assert all(s["run_id"] == run["id"] for s in on_trace)
+    # Score filters find the linked trace; finished_run's scores without a trace change nothing.
+    flt = {"field": "score.exact_match", "op": "gte", "value": 0}
+    for path in ("/api/traces", "/api/spans"):
+        resp = http.get(path, params={"filter": json.dumps(flt), "limit": 1000})
+        assert resp.status_code == 200, resp.text
+        assert [t["trace_id"] for t in resp.json()["items"]] == [trace_id]
 
 
 def test_run_requests_are_checked(http, target, finished_run):
