@@ -8,7 +8,6 @@ scores the posted results. No SQL here: store/runs.py holds it.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,7 +116,3 @@ def _reload(cur: duckdb.DuckDBPyConnection, run_id: str) -> runs.Run:
     run = runs.get_run(cur, run_id)
     assert run is not None
     return run
-
-
-def as_of_text(value: dt.datetime) -> str:
-    return value.isoformat() + "Z"
