@@ -6,6 +6,7 @@ and nudge it. `{run_id}` is a run id or its name (unique within the dataset).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -105,7 +106,8 @@ async def list_results(request: Request) -> Response:
 
 @endpoint
 async def post_results(request: Request) -> Response:
-    rows = run_validate.posted_results(await read_object(request))
+    body = await read_object(request)
+    rows = await asyncio.to_thread(run_validate.posted_results, body)  # up to 10k rows: off the event loop
 
     def write(cur: Any, dataset: str, run_ref: str) -> dict[str, Any]:
         out = run_service.post_results(cur, dataset, run_ref, rows)

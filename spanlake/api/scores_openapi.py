@@ -26,7 +26,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["id", "trace_id", "span_id", "name", "value", "label", "data_type", "source", "scorer", "explanation", "created_at"],
         "properties": {
             "id": {"type": "string"},
-            "trace_id": {"type": "string"},
+            "trace_id": {"type": ["string", "null"], "description": "null for a dataset run's score whose result has no stored trace"},
             "span_id": _NULLABLE_STR,
             "name": {"type": "string"},
             "value": {"type": ["number", "null"]},
@@ -39,7 +39,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "batch_id": _NULLABLE_STR,
             "run_id": _NULLABLE_STR,
             "created_at": {"type": "string", "format": "date-time"},
-            "trace_url": {"type": "string"},
+            "trace_url": {"type": ["string", "null"]},
         },
     },
     "ScoreInput": {
