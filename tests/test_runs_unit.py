@@ -95,3 +95,8 @@ def test_run_spec_and_posted_results():
     assert run_spec({}).mode == "client"
     rows = posted_results({"results": [{"item_id": "i", "output": "x"}, {"item_id": "i", "error": "late", "tokens": 5}]})
     assert len(rows) == 1 and (rows[0]["status"], rows[0]["error"], rows[0]["total_tokens"]) == ("error", "late", 5)
+
+
+def test_as_of_out_of_range_is_a_client_error():
+    with pytest.raises(Invalid, match="as_of"):
+        run_spec({"as_of": "0001-01-01T00:00:00+01:00"})

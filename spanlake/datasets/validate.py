@@ -163,7 +163,10 @@ def instant(raw: str, path: str = "as_of") -> dt.datetime:
     except (ValueError, AttributeError):
         raise Invalid(f"{path} must be an ISO-8601 time such as 2025-01-31T12:00:00Z, got {raw!r}") from None
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise Invalid(f"{path} is out of range, got {raw!r}") from None
     return value
 
 
