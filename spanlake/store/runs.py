@@ -339,12 +339,16 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
     if not rows:
         return 0
     table = pa.Table.from_pylist([{k: r.get(k) for k in RUN_SCORE_SCHEMA.names} for r in rows], schema=RUN_SCORE_SCHEMA)
+    run_ids = sorted({r["run_id"] for r in rows})
     cur.register("_run_scores_in", table)
     try:
-        cur.execute(
-            "DELETE FROM scores USING _run_scores_in n WHERE scores.run_result_id = n.run_result_id "
-            "AND scores.name = n.name"
-        )
+        # A constant run_id lets zone maps skip the row groups of other runs' and traces' scores.
+        for run_id in run_ids:
+            cur.execute(
+                "DELETE FROM scores USING _run_scores_in n WHERE scores.run_id = ? "
+                "AND scores.run_result_id = n.run_result_id AND scores.name = n.name",
+                [run_id],
+            )
         cur.execute(
             "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
             "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM _run_scores_in"
