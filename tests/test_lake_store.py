@@ -192,6 +192,7 @@ def test_retention_deletes_expired_traces_and_their_job_state_but_never_items_or
     running = store.write_sync(jobs.create_job, "k", {}, [(victim, None)])
     store.write_sync(lambda c: c.execute("INSERT INTO capture_pending VALUES (?, ?)", [victim, utc_now()]))
 
+    assert store.write_sync(delete_expired_chunk, RetentionPolicy(default_days=30), utc_now(), 3).traces == 0
     policy = RetentionPolicy(default_days=30, services={"checkout": 7})
     first = store.write_sync(delete_expired_chunk, policy, utc_now(), 3)  # bounded: 3 traces a chunk
     second = store.write_sync(delete_expired_chunk, policy, utc_now(), 3)
@@ -211,6 +212,9 @@ def test_retention_deletes_expired_traces_and_their_job_state_but_never_items_or
     assert count("SELECT count(*) FROM job_items WHERE job_id = ?", running.id) == 1  # unfinished: its runner decides
     assert count("SELECT count(*) FROM dataset_items WHERE source_trace_id = ?", victim) == 1
     assert count("SELECT count(*) FROM scores WHERE trace_id = ?", victim) == 1
+    # A default alone (no per-service rule) takes the 10-day-old "search" traces too.
+    assert store.write_sync(delete_expired_chunk, RetentionPolicy(default_days=5), utc_now(), 10).traces == 2
+    assert count("SELECT count(*) FROM spans") == 9
 
 
 def test_compaction_merges_small_files_and_removes_the_old_ones(tmp_path: Path):
@@ -260,3 +264,45 @@ def test_s3_settings_come_from_the_aws_variables(monkeypatch):
     _configure_s3(conn)
     secret = conn.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'spanlake_s3'").fetchone()[0]
     assert "use_ssl=true" in secret and "endpoint=s3.example.com" in secret
+
+
+@needs_postgres
+def test_retention_lands_under_nonstop_inserts_from_another_replica(pg_lake):
+    """Without the write fence every chunk would lose to B's commits (delete vs insert conflict)."""
+    import asyncio
+
+    from spanlake.store.fence import WriteFence
+
+    a, b = pg_lake(), pg_lake()
+    now_ns = time.time_ns()
+    ingest(a, [s for _ in range(20) for s in llm_trace(3, start_ns=now_ns - 10 * DAY_NS)[1]], "old")
+    stop = threading.Event()
+    commits = [0]
+
+    def keep_inserting() -> None:  # replica B: a commit every few milliseconds, without pause
+        while not stop.is_set():
+            ingest(b, llm_trace(12)[1])
+            commits[0] += 1
+
+    async def run() -> tuple[int, int]:
+        fences = [WriteFence(a, "a"), WriteFence(b, "b")]
+        for fence in fences:
+            fence.start()
+        try:
+            await asyncio.sleep(0.5)
+            chunk = await fences[0].write(delete_expired_chunk, RetentionPolicy(default_days=7), utc_now(), 100)
+            return chunk.traces, fences[0].fenced_writes
+        finally:
+            for fence in fences:
+                await fence.stop()
+
+    writer = threading.Thread(target=keep_inserting)
+    writer.start()
+    try:
+        deleted, fenced = asyncio.run(run())
+    finally:
+        stop.set()
+        writer.join()
+    assert deleted == 20 and fenced <= 1
+    assert commits[0] > 5  # B kept committing around the fence
+    assert b.read_sync(lambda c: c.execute("SELECT count(*) FROM spans WHERE service_name = 'old'").fetchone()[0]) == 0

@@ -123,7 +123,11 @@ class CaptureRules:
                     locks.try_lease, locks.CAPTURE_JUDGE, owner, lease_seconds
                 ):
                     continue
-                while await services.store.write(self.judge, utc_now()) or False:
+                # Judging deletes from capture_pending, which other replicas insert into: the
+                # maintenance component's write fence keeps it from starving behind them.
+                maintenance = services.components.get("spanlake.store.maintenance")
+                write = maintenance.fence.write if maintenance is not None else services.store.write
+                while await write(self.judge, utc_now()) or False:
                     pass  # a full batch may leave more quiet traces: go again at once
             except duckdb.Error as exc:
                 log.error("judging quiet traces failed (will retry): %s", exc)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import duckdb
@@ -61,6 +62,7 @@ class Store:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-write")
         self._closed = False
         self.conflict_retries = 0  # lake transactions re-run after losing to another replica
+        self._held_until = 0.0  # monotonic instant before which no write starts (store/fence.py)
 
     @classmethod
     def open(cls, config: StoreConfig) -> "Store":
@@ -140,24 +142,36 @@ class Store:
                 self._note_failure(exc)
                 raise
 
-    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    def write_sync(self, fn: Callable[..., T], *args: Any, attempts: int = MAX_ATTEMPTS) -> T:
         """Run fn(cursor, *args) in one transaction on the calling thread.
 
         On a lake, a transaction that lost a commit race to another replica is run again from
-        the start on the new snapshot (store/conflicts.py), so fn must keep its effects inside
-        the transaction. Other errors are raised at once.
+        the start on the new snapshot (store/conflicts.py), up to `attempts` times in all, so fn
+        must keep its effects inside the transaction. Other errors are raised at once.
         """
         attempt = 0
         while True:
+            self._wait_for_fence()
             try:
                 return self._write_once(fn, *args)
             except duckdb.Error as exc:
                 attempt += 1
-                if not self.config.is_lake or not is_conflict(exc) or attempt >= MAX_ATTEMPTS:
+                if not self.config.is_lake or not is_conflict(exc) or attempt >= attempts:
                     raise
                 self.conflict_retries += 1
                 log.debug("write conflicted with another replica (attempt %d); retrying: %s", attempt, exc)
                 time.sleep(backoff_seconds(attempt))
+
+    def hold_writes(self, seconds: float) -> None:
+        """Start no write transaction for `seconds` (another replica holds the write fence)."""
+        self._held_until = time.monotonic() + seconds
+
+    def release_writes(self) -> None:
+        self._held_until = 0.0
+
+    def _wait_for_fence(self) -> None:
+        while (left := self._held_until - time.monotonic()) > 0:
+            time.sleep(min(left, 0.02))
 
     def _write_once(self, fn: Callable[..., T], *args: Any) -> T:
         self._reopen_if_broken()
@@ -193,10 +207,10 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, self.read_sync, fn, *args)
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def write(self, fn: Callable[..., T], *args: Any, attempts: int = MAX_ATTEMPTS) -> T:
         """Run fn(cursor, *args) in one transaction on the writer thread; resolves after commit."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self.write_sync, fn, *args)
+        return await loop.run_in_executor(self._writer, partial(self.write_sync, fn, *args, attempts=attempts))
 
     async def maintain(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(cursor, *args) on the writer thread outside any transaction: for statements that

@@ -111,6 +111,12 @@ def _sql_literal(value: str) -> str:
 def _open_lake(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(config=_base_settings(config))
     load_extension(conn, "duckdb_extension_ducklake", "ducklake")
+    # Two replicas committing at once race for the next snapshot id; the loser re-bases its
+    # commit after `ducklake_retry_wait_ms` (default 100 ms, x1.5 per try), which is longer than
+    # a whole group commit here. Short waits and more tries keep ingest flowing (bench/lake.py).
+    conn.execute("SET ducklake_retry_wait_ms = 5")
+    conn.execute("SET ducklake_retry_backoff = 1.5")
+    conn.execute("SET ducklake_max_retry_count = 30")
     target = config.url[len("ducklake:") :]
     data_path = config.data_path
     if target.startswith("postgres:"):

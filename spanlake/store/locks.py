@@ -28,8 +28,9 @@ from spanlake.store.writer import utc_now
 UNIQUENESS = "uniqueness"
 MAINTENANCE = "maintenance"
 CAPTURE_JUDGE = "capture-judge"
-# The rows the `locks` migration (store/schema.py) creates; a new name needs a new migration.
-LOCK_NAMES = (UNIQUENESS, MAINTENANCE, CAPTURE_JUDGE)
+WRITE_FENCE = "write-fence"
+# The rows the migrations (store/schema.py) create; a new name needs a new migration.
+LOCK_NAMES = (UNIQUENESS, MAINTENANCE, CAPTURE_JUDGE, WRITE_FENCE)
 
 
 def hold(cur: duckdb.DuckDBPyConnection, name: str = UNIQUENESS) -> None:

@@ -3,6 +3,8 @@
 One replica at a time does it: on a lake the work runs only while this replica holds the
 `maintenance` lease (store/locks.py), renewed every tick; when the holder dies its lease passes
 and the next replica to tick takes over. On the embedded store the process is alone anyway.
+Retention chunks go through the write fence (store/fence.py), which every replica watches, so
+they land even while other replicas ingest without pause.
 
 Config (YAML, beside the other settings):
 
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from spanlake.store import compaction, locks
+from spanlake.store.fence import WriteFence
 from spanlake.store.retention import ChunkResult, RetentionPolicy, checkpoint, delete_expired_chunk
 from spanlake.store.writer import utc_now
 
@@ -136,17 +139,21 @@ class Maintenance:
         self.config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = MaintenanceStats()
+        # Every replica watches the fence; the maintenance holder takes it when deletes starve.
+        self.fence = WriteFence(self.store, self.owner)
         self._due: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._leased = False
 
     def start(self) -> None:
+        self.fence.start()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="spanlake-maintenance")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self.fence.stop()
         if self._leased:
             try:
                 await self.store.write(locks.release_lease, locks.MAINTENANCE, self.owner)
@@ -189,7 +196,7 @@ class Maintenance:
         """Delete expired traces chunk by chunk until none is left."""
         total = ChunkResult(0, 0)
         while True:
-            chunk = await self.store.write(
+            chunk = await self.fence.write(
                 delete_expired_chunk, self.config.retention, utc_now(), self.config.chunk_traces
             )
             total = ChunkResult(total.traces + chunk.traces, total.spans + chunk.spans,
@@ -265,3 +272,6 @@ def _export_metrics(services: "Services", component: Maintenance) -> None:
         Gauge(f"spanlake_maintenance_{name}", help_text, registry=registry).set_function(
             lambda name=name: getattr(stats, name)
         )
+    Gauge(
+        "spanlake_write_fences", "Writes this replica ran behind the write fence (DuckLake)", registry=registry
+    ).set_function(lambda: component.fence.fenced_writes)

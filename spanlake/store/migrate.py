@@ -2,7 +2,8 @@
 
 Replicas starting together on a fresh lake run the same migration at once: both create the same
 tables, DuckLake fails all but one commit with a conflict, and the others retry, find the new
-version recorded and skip the step.
+version recorded and skip the step. A step that only inserts rows would not conflict by itself,
+so once the `locks` table exists every step also holds the uniqueness lock.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import duckdb
 
 from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 from spanlake.store.schema import MIGRATIONS
+
+LOCKS_VERSION = 3  # the migration that created the `locks` table and its rows
 
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
@@ -27,6 +30,8 @@ def _migrate_once(conn: duckdb.DuckDBPyConnection) -> int:
     for index in range(version, len(MIGRATIONS)):
         conn.begin()
         try:
+            if index >= LOCKS_VERSION:
+                conn.execute("UPDATE locks SET version = version + 1 WHERE name = 'uniqueness'")
             for statement in MIGRATIONS[index]:
                 conn.execute(statement)
             conn.execute(

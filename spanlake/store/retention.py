@@ -51,6 +51,8 @@ class RetentionPolicy:
             sql += f" WHEN {service_expr} = ? THEN ?::TIMESTAMP"
             params += [service, now - dt.timedelta(days=days)]
         default = None if self.default_days is None else now - dt.timedelta(days=self.default_days)
+        if not params:
+            return "?::TIMESTAMP", [default]
         return sql + " ELSE ?::TIMESTAMP END", [*params, default]
 
 

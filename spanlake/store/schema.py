@@ -224,6 +224,11 @@ MIGRATIONS: list[list[str]] = [
     updated_at TIMESTAMP
 )""",
     ],
+    [
+        # The write fence (store/fence.py): a replica that must delete from tables other replicas
+        # keep inserting into (retention) asks them to hold their writes for a moment.
+        "INSERT INTO locks VALUES ('write-fence', NULL, NULL, 0, NULL)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
