@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
-import grpc
 import httpx
 
 from otlp_builders import llm_trace, request
+from senders import AckingClients
 from test_ingest_grpc import export
 
 
@@ -40,34 +38,10 @@ def test_sigterm_drains_and_exits_zero(make_server):
 def test_sigkill_while_sending_loses_no_acknowledged_trace(make_server):
     """Several clients send whole traces; the server is killed mid-stream; every acked trace is whole."""
     server = make_server()
-    acked: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client() -> None:
-        while not stop.is_set():
-            trace_id, spans = llm_trace(10)
-            try:
-                export(server.grpc_target, request(spans))
-            except grpc.RpcError:
-                return
-            with lock:
-                acked.append(trace_id)
-
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for t in threads:
-        t.start()
-    while True:  # let a few hundred traces through before pulling the plug
-        with lock:
-            if len(acked) >= 200:
-                break
-        threading.Event().wait(0.02)
-    server.kill()
-    stop.set()
-    for t in threads:
-        t.join()
+    with AckingClients(server.grpc_target) as clients:
+        clients.wait_for(200)  # let a few hundred traces through before pulling the plug
+        server.kill()
     server.restart()
-    with lock:
-        snapshot = list(acked)
-    missing = [t for t in snapshot if stored_span_count(server, t) != 10]
-    assert not missing, f"{len(missing)} of {len(snapshot)} acknowledged traces are not whole"
+    acked = clients.acked
+    missing = [t for t in acked if stored_span_count(server, t) != 10]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged traces are not whole"

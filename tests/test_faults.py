@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from otlp_builders import llm_trace, request
+from senders import AckingClients
+from test_durability import stored_span_count
 from test_ingest_grpc import export
 
 
@@ -20,11 +22,6 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
     return result.returncode == 0
-
-
-def _span_count(server, trace_id: str) -> int:
-    resp = httpx.get(f"{server.http_url}/api/traces/{trace_id}", timeout=30)
-    return 0 if resp.status_code == 404 else len(resp.json()["spans"])
 
 
 @pytest.fixture
@@ -68,46 +65,27 @@ def test_disk_full_is_retryable_loses_nothing_and_recovers(make_server, small_di
         except grpc.RpcError:
             assert time.monotonic() < deadline, "ingest did not recover after space returned"
             time.sleep(0.5)
-    missing = [t for t in acked if _span_count(server, t) == 0]
+    missing = [t for t in acked if stored_span_count(server, t) == 0]
     assert not missing, f"{len(missing)} acknowledged traces lost"
     server.stop()
     server.restart()
-    missing = [t for t in acked if _span_count(server, t) == 0]
+    missing = [t for t in acked if stored_span_count(server, t) == 0]
     assert not missing, f"{len(missing)} acknowledged traces lost after restart"
 
 
 def test_repeated_sigkill_at_random_moments_keeps_every_ack_exactly_once(make_server):
     """Four clients send whole traces; the server is killed at a random moment, three times over."""
     server = make_server()
-    acked: list[str] = []
-    lock = threading.Lock()
     rng = random.Random(42)
+    snapshot: list[str] = []
     for _round in range(3):
-        stop = threading.Event()
-
-        def client() -> None:
-            while not stop.is_set():
-                trace_id, spans = llm_trace(10)
-                try:
-                    export(server.grpc_target, request(spans))
-                except grpc.RpcError:
-                    return
-                with lock:
-                    acked.append(trace_id)
-
-        threads = [threading.Thread(target=client) for _ in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(rng.uniform(0.5, 2.5))
-        server.kill()
-        stop.set()
-        for t in threads:
-            t.join()
+        with AckingClients(server.grpc_target) as clients:
+            time.sleep(rng.uniform(0.5, 2.5))
+            server.kill()
+        snapshot += clients.acked
         server.restart()  # the store must open without repair
-    with lock:
-        snapshot = list(acked)
     assert len(snapshot) > 50
-    counts = {t: _span_count(server, t) for t in snapshot}
+    counts = {t: stored_span_count(server, t) for t in snapshot}
     bad = {t: n for t, n in counts.items() if n != 10}
     assert not bad, f"{len(bad)} of {len(snapshot)} acknowledged traces are not stored exactly once: {list(bad.items())[:5]}"
 
