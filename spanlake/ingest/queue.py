@@ -30,7 +30,11 @@ class QueueConfig:
     """Write queue bounds. Defaults keep memory near a few hundred MB on realistic LLM spans."""
 
     max_pending_spans: int = 200_000
-    max_group_spans: int = 50_000
+    # One transaction's worth. A group is copied a few times inside DuckDB (the Arrow batch,
+    # the deduplicated temp table, the inserted rows), so 50,000 spans (~85 MB of Arrow) ran a
+    # --memory-limit 256MB store out of memory and failed whole groups (bench/ingest.py
+    # overload). Per-span commit cost is flat from ~3,000 spans up, so 10,000 costs nothing.
+    max_group_spans: int = 10_000
     retry_after_seconds: float = 1.0
 
     def validate(self) -> None:
