@@ -116,6 +116,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = Path(args.data or tempfile.mkdtemp(prefix="spanlake-query-bench-"))
+    data.mkdir(parents=True, exist_ok=True)  # a lake store does not create it, and the ids file lives here
     extra = []
     if args.store:
         extra += ["--store", args.store]

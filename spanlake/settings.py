@@ -85,7 +85,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("queue_max_spans", 200_000, "Spans that may wait for commit; over it, clients are told to retry.", int),
     Setting("decode_workers", 0, "Processes that decode OTLP requests; 0 decodes on a thread of the server.", int),
     Setting("trace_quiet_seconds", 30.0, "A trace-scope capture rule judges a trace after this many quiet seconds.", float),
-    Setting("retention_days", None, "Delete spans older than this many days; empty keeps everything.", _optional_int),
+    Setting(
+        "retention_days",
+        None,
+        "Delete traces that ended more than this many days ago (per-service days: the retention: "
+        "section of the config file); empty keeps everything.",
+        _optional_int,
+    ),
     Setting("memory_limit", None, "DuckDB memory limit, e.g. '4GB'; empty lets DuckDB choose."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
 )
