@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -66,8 +67,20 @@ def store_args_for(data_dir: Path, extra_args: list[str]) -> list[str]:
     if kind == "ducklake":
         return ["--store", f"ducklake:{data_dir / 'catalog.ducklake'}"]
     if kind == "ducklake-postgres":
-        return postgres_lake_args(create_database(), str(data_dir / "lake") + "/")
+        dbname = create_database()
+        _created_for_servers.append(dbname)
+        return postgres_lake_args(dbname, str(data_dir / "lake") + "/")
     raise ValueError(f"{STORE_ENV}={kind!r}: expected duckdb, ducklake or ducklake-postgres")
+
+
+_created_for_servers: list[str] = []
+
+
+@atexit.register
+def _drop_server_databases() -> None:
+    """Servers of a SPANLAKE_TEST_STORE run are long stopped by now; their lakes can go."""
+    for name in _created_for_servers:
+        drop_database(name)
 
 
 def free_port() -> int:
