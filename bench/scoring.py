@@ -5,11 +5,12 @@ Phases, each against a fresh server on free 127.0.0.1 ports:
                  with their ids; traces/s from the POST until the batch reads `completed`.
                  Target >= 2,000 traces/s.
   2. llm_judge   M traces scored by an llm_judge at concurrency C against a local OpenAI-compatible
-                 endpoint answering after L seconds (tests/scoring_endpoints.py, in this process).
+                 endpoint answering after L seconds (tests/scoring_endpoints.py, in its own process).
                  The bound is C / L traces/s (160/s for 32 and 0.2 s); target >= 0.9 of it.
 
     python bench/scoring.py                       # 10k no_errors + 2,400 judge traces (~40 s)
     python bench/scoring.py --traces 2000 --judge-traces 600    # quick
+    python bench/scoring.py --engine-only         # + the judge batch through a sleep-only scorer
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +32,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from otlp_builders import llm_trace, request  # noqa: E402
-from scoring_endpoints import ScoringEndpoints  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 
 
@@ -100,37 +101,72 @@ def bench_no_errors(n: int) -> dict:
     return result
 
 
-def bench_judge(n: int, concurrency: int, latency: float) -> dict:
-    with tempfile.TemporaryDirectory() as tmp, ScoringEndpoints(latency_s=latency) as endpoints:
+def bench_engine_only(n: int, concurrency: int, latency: float) -> dict:
+    """The same batch through an async Python scorer that only sleeps: the engine without HTTP."""
+    with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "spanlake.yaml"
         config.write_text(
             json.dumps(
-                {
-                    "scorers": [
-                        {
-                            "name": "judge",
-                            "type": "llm_judge",
-                            "concurrency": concurrency,
-                            "timeout_s": 30,
-                            "params": {
-                                "model": "bench-judge",
-                                "base_url": f"{endpoints.url}/v1",
-                                "prompt": "trace={{trace_id}}\nQ: {{input}}\nA: {{output}}\nScore 0..1 as JSON.",
-                            },
-                        }
-                    ]
-                }
+                {"scorers": [{"name": "sleeper", "type": "scoring_endpoints:sleeps", "concurrency": concurrency,
+                              "params": {"seconds": latency}}]}
             )
         )
-        with ServerProcess(Path(tmp) / "data", "--config", str(config)) as server:
+        env = {"PYTHONPATH": str(HERE.parent / "tests")}
+        with ServerProcess(Path(tmp) / "data", "--config", str(config), env=env) as server:
             ids = ingest(server, n)
-            result = run_batch(server, "judge", ids)
-        calls = sum(endpoints.started.values())
+            result = run_batch(server, "sleeper", ids)
     bound = concurrency / latency
-    result.update(
-        concurrency=concurrency, latency_s=latency, bound_per_s=bound, ratio=round(result["traces_per_s"] / bound, 3),
-        endpoint_calls=calls,
+    result.update(bound_per_s=bound, ratio=round(result["traces_per_s"] / bound, 3))
+    return result
+
+
+def spawn_endpoint(latency: float) -> tuple[subprocess.Popen, str]:
+    """The judge endpoint in a process of its own, as a remote LLM service would be; stops when stdin closes."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE.parent / 'tests')!r})\n"
+        "from scoring_endpoints import ScoringEndpoints\n"
+        f"ep = ScoringEndpoints(latency_s={latency!r}).start()\n"
+        "print(ep.url, flush=True)\n"
+        "sys.stdin.read()\n"
     )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def bench_judge(n: int, concurrency: int, latency: float) -> dict:
+    endpoint, url = spawn_endpoint(latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "spanlake.yaml"
+            config.write_text(
+                json.dumps(
+                    {
+                        "scorers": [
+                            {
+                                "name": "judge",
+                                "type": "llm_judge",
+                                "concurrency": concurrency,
+                                "timeout_s": 30,
+                                "params": {
+                                    "model": "bench-judge",
+                                    "base_url": f"{url}/v1",
+                                    "prompt": "trace={{trace_id}}\nQ: {{input}}\nA: {{output}}\nScore 0..1 as JSON.",
+                                },
+                            }
+                        ]
+                    }
+                )
+            )
+            with ServerProcess(Path(tmp) / "data", "--config", str(config)) as server:
+                ids = ingest(server, n)
+                result = run_batch(server, "judge", ids)
+    finally:
+        assert endpoint.stdin is not None
+        endpoint.stdin.close()
+        endpoint.wait(10)
+    bound = concurrency / latency
+    result.update(concurrency=concurrency, latency_s=latency, bound_per_s=bound, ratio=round(result["traces_per_s"] / bound, 3))
     return result
 
 
@@ -141,6 +177,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.2, help="judge endpoint latency, seconds")
     parser.add_argument("--skip-judge", action="store_true")
+    parser.add_argument("--engine-only", action="store_true",
+                        help="also run the judge phase's batch through a scorer that only sleeps (no HTTP)")
     args = parser.parse_args()
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     result = bench_no_errors(args.traces)
@@ -148,6 +186,9 @@ def main() -> None:
     if not args.skip_judge:
         result = bench_judge(args.judge_traces, args.concurrency, args.latency)
         print("llm_judge:", json.dumps(result))
+    if args.engine_only:
+        result = bench_engine_only(args.judge_traces, args.concurrency, args.latency)
+        print("engine_only:", json.dumps(result))
 
 
 if __name__ == "__main__":

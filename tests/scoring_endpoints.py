@@ -204,3 +204,9 @@ def wait_batch(server: Any, batch_id: str, *, timeout: float = 30.0, until: Any 
         if time.monotonic() > deadline:
             raise AssertionError(f"batch not done after {timeout}s: {batch}")
         time.sleep(0.05)
+
+
+async def sleeps(ctx: Any) -> float:
+    """A `module:callable` async scorer that only waits: the engine's overhead without any HTTP."""
+    await asyncio.sleep(float(ctx.params.get("seconds", 0.2)))
+    return 1.0

@@ -132,27 +132,18 @@ class BatchRunner:
                     nxt = None
 
     async def _acquire_slot(self) -> bool:
-        """Wait for a free call slot of the scorer; False (and no slot held) once stopping."""
+        """Wait for a free call slot of the scorer; False (and no slot held) once stopping.
+
+        Calls in flight free their slots within `drain_seconds` of a stop, and the component
+        cancels a runner that takes longer, so a plain acquire cannot hang a shutdown.
+        """
         if self.stopping():
             return False
-        slots = self.scorer.slots
-        if not slots.locked():
-            await slots.acquire()
-            return True
-        acquire = asyncio.ensure_future(slots.acquire())
-        stop = asyncio.ensure_future(self._stop_event.wait())
-        try:
-            await asyncio.wait({acquire, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not acquire.done():
-                acquire.cancel()
-            await asyncio.gather(acquire, stop, return_exceptions=True)
-        got = acquire.done() and not acquire.cancelled() and acquire.exception() is None
-        if got and self.stopping():
-            slots.release()
+        await self.scorer.slots.acquire()
+        if self.stopping():
+            self.scorer.slots.release()
             return False
-        return got
+        return True
 
     async def _load(self, after_seq: int) -> list[Work]:
         items = await self.store.read(jobs.pending_items, self.job.id, after_seq, self.config.chunk_traces)
