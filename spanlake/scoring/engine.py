@@ -322,8 +322,9 @@ class BatchRunner:
                 log.warning("batch %s: lease lost to another replica; stopping here", self.job.id)
                 self.lease_lost = True
                 return
-            except duckdb.Error:
-                if attempt == 5:
+            except Exception as exc:
+                # The writer must outlive any failure: producers block on the bounded queue it drains.
+                if attempt == 5 or not isinstance(exc, duckdb.Error):
                     log.exception("batch %s: could not write %d results; they will be scored again", self.job.id, len(outcomes))
                     self.lease_lost = True  # stop; the items stay pending and the batch resumes later
                     return
