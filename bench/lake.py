@@ -7,6 +7,7 @@ per replica, all at once; a span counts when its export call was acked (= commit
 
     python bench/lake.py                       # 1 vs 2 replicas, 20 s windows
     python bench/lake.py --seconds 40 --concurrency 16
+    python bench/lake.py --retention           # expired traces deleted while two replicas ingest
 
 Query latencies on the lake: `python bench/query.py --store ducklake:postgres:... --data-path DIR`.
 """
@@ -19,6 +20,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -29,7 +31,10 @@ sys.path.insert(0, str(HERE))
 
 from ingest import _pool_file, run_client  # noqa: E402
 from lake_env import create_database, drop_database, postgres_lake_args  # noqa: E402
+from otlp_builders import llm_trace, request  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
+
+DAY_NS = 86_400 * 10**9
 
 
 def _metric(server: ServerProcess, name: str) -> float:
@@ -81,6 +86,50 @@ def phase(replicas: int, args: argparse.Namespace, pool_file: Path, workdir: Pat
         drop_database(dbname)
 
 
+def retention_under_load(args: argparse.Namespace, pool_file: Path, workdir: Path) -> dict:
+    """4,000 traces 10 days old; two replicas ingest nonstop; how many expired traces go, how fast."""
+    dbname = create_database("spanlake_bench")
+    lake = postgres_lake_args(dbname, f"{workdir}/{dbname}/")
+    config = workdir / f"{dbname}.yaml"
+    config.write_text("retention: {default_days: 7, interval_seconds: 1, chunk_traces: 500}\n")
+    servers: list[ServerProcess] = []
+    try:
+        seeder = ServerProcess(workdir / f"{dbname}-seed", *lake).start(timeout=120)
+        now = time.time_ns()
+        for i in range(40):
+            spans = [s for _ in range(100) for s in llm_trace(3, start_ns=now - 10 * DAY_NS + i * 10**9)[1]]
+            httpx.post(f"{seeder.http_url}/v1/traces", content=request(spans, service="old").SerializeToString(),
+                       headers={"content-type": "application/x-protobuf"}, timeout=60).raise_for_status()
+        seeder.stop()
+        for i in range(2):
+            servers.append(ServerProcess(workdir / f"{dbname}-{i}", *lake, "--config", str(config),
+                                         "--log-level", "warning").start(timeout=120))
+        started = time.monotonic()
+        loads = [threading.Thread(target=run_client, args=(s.grpc_target, pool_file), kwargs=dict(
+            concurrency=args.concurrency, warmup=1, seconds=args.seconds, channels=2, retry_pause_ms=10)) for s in servers]
+        for t in loads:
+            t.start()
+        done_at = None
+        while any(t.is_alive() for t in loads):
+            deleted = sum(_metric(s, "spanlake_maintenance_traces_deleted") for s in servers)
+            if deleted >= 4000 and done_at is None:
+                done_at = time.monotonic() - started
+            time.sleep(1)
+        for t in loads:
+            t.join()
+        return {
+            "expired_traces_deleted": sum(_metric(s, "spanlake_maintenance_traces_deleted") for s in servers),
+            "all_deleted_after_s": None if done_at is None else round(done_at, 1),
+            "conflict_retries": [_metric(s, "spanlake_store_conflict_retries") for s in servers],
+            "fenced_writes": [_metric(s, "spanlake_write_fences") for s in servers],
+            "ingest_window_s": args.seconds,
+        }
+    finally:
+        for server in servers:
+            server.stop(timeout=300)
+        drop_database(dbname)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per phase")
@@ -88,9 +137,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="in-flight export calls per replica")
     parser.add_argument("--data-path", help="Parquet location (default: a temp directory; s3://... uses AWS_*)")
     parser.add_argument("--pool", type=int, default=256, help="request templates")
+    parser.add_argument("--retention", action="store_true", help="measure retention under two replicas' ingest")
     args = parser.parse_args()
     pool_file = _pool_file(args.pool, 2)
     workdir = Path(tempfile.mkdtemp(prefix="spanlake-lake-bench-"))
+    if args.retention:
+        print(json.dumps(retention_under_load(args, pool_file, workdir)))
+        return
     rows = [phase(n, args, pool_file, workdir) for n in (1, 2)]
     for row in rows:
         print(json.dumps(row))
