@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from spanlake.query.span_rows import SPAN_SELECT, span_from_row
 from spanlake.query.traces import order_parents_first
+from spanlake.store.schema import trace_key
 
 # Deterministic sampling by trace id: the first 60 bits of md5(trace_id) as an integer, which
 # DuckDB and Python (hashlib) compute identically. Keep a trace when it is below the threshold.
@@ -24,7 +25,12 @@ SAMPLE_SPACE = 16**15
 
 
 def _register_ids(cur: duckdb.DuckDBPyConnection, name: str, trace_ids: Sequence[str]) -> None:
-    cur.register(name, pa.table({"trace_id": pa.array(list(trace_ids), pa.string())}))
+    """The ids with their trace_key: joining trace_index on the integer key is the cheap part."""
+    ids = list(trace_ids)
+    cur.register(
+        name,
+        pa.table({"trace_key": pa.array([trace_key(t) for t in ids], pa.int64()), "trace_id": pa.array(ids, pa.string())}),
+    )
 
 
 def known_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, dt.datetime]:
@@ -35,7 +41,7 @@ def known_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> di
     try:
         rows = cur.execute(
             "SELECT t.trace_id, min(t.start_time) FROM trace_index t "
-            "WHERE t.trace_id IN (SELECT trace_id FROM _ids_in) GROUP BY t.trace_id"
+            "JOIN _ids_in i ON t.trace_key = i.trace_key AND t.trace_id = i.trace_id GROUP BY t.trace_id"
         ).fetchall()
     finally:
         cur.unregister("_ids_in")
@@ -70,8 +76,9 @@ def load_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dic
     _register_ids(cur, "_load_ids", trace_ids)
     try:
         cur.execute(
-            "CREATE OR REPLACE TEMP TABLE _load_ranges AS SELECT trace_id, min(start_time) AS lo, "
-            "max(end_time) AS hi FROM trace_index WHERE trace_id IN (SELECT trace_id FROM _load_ids) GROUP BY trace_id"
+            "CREATE OR REPLACE TEMP TABLE _load_ranges AS SELECT t.trace_id, min(t.start_time) AS lo, "
+            "max(t.end_time) AS hi FROM trace_index t JOIN _load_ids i ON t.trace_key = i.trace_key "
+            "AND t.trace_id = i.trace_id GROUP BY t.trace_id"
         )
     finally:
         cur.unregister("_load_ids")

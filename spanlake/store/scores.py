@@ -20,6 +20,7 @@ import pyarrow as pa
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.relations import rows_relation
+from spanlake.store.schema import trace_key
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -130,8 +131,8 @@ def root_span_id(cur: duckdb.DuckDBPyConnection, trace_id: str) -> str:
     """The trace's root span (its earliest span when no root arrived); UnknownTrace if unseen."""
     row = cur.execute(
         "SELECT min(start_time), max(end_time), any_value(root_span_id) FILTER (WHERE root_span_id IS NOT NULL) "
-        "FROM trace_index WHERE trace_id = ?",
-        [trace_id],
+        "FROM trace_index WHERE trace_key = ? AND trace_id = ?",
+        [trace_key(trace_id), trace_id],
     ).fetchone()
     if row is None or row[0] is None:
         raise UnknownTrace(trace_id)
@@ -148,7 +149,8 @@ def root_span_id(cur: duckdb.DuckDBPyConnection, trace_id: str) -> str:
 
 def span_exists(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> bool:
     row = cur.execute(
-        "SELECT min(start_time), max(end_time) FROM trace_index WHERE trace_id = ?", [trace_id]
+        "SELECT min(start_time), max(end_time) FROM trace_index WHERE trace_key = ? AND trace_id = ?",
+        [trace_key(trace_id), trace_id],
     ).fetchone()
     if row is None or row[0] is None:
         raise UnknownTrace(trace_id)
