@@ -82,7 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Budget for the bytes of all requests being decoded at once; over it, clients are told to retry.",
         int,
     ),
-    Setting("queue_max_spans", 200_000, "Spans that may wait for commit; over it, clients are told to retry.", int),
+    Setting("queue_max_spans", 50_000, "Spans that may wait for commit; over it, clients are told to retry.", int),
     Setting("decode_workers", 0, "Processes that decode OTLP requests; 0 decodes on a thread of the server.", int),
     Setting("trace_quiet_seconds", 30.0, "A trace-scope capture rule judges a trace after this many quiet seconds.", float),
     Setting(
@@ -112,7 +112,7 @@ class Settings:
     metrics_require_key: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
     max_inflight_bytes: int = 256 * 1024 * 1024
-    queue_max_spans: int = 200_000
+    queue_max_spans: int = 50_000
     decode_workers: int = 0
     trace_quiet_seconds: float = 30.0
     retention_days: int | None = None

@@ -205,3 +205,48 @@ def test_sigkill_during_an_import_applies_all_rows_or_none(make_server):
     sender.join()
     server.restart()
     assert _items_count(server, "big") in (0, len(rows))
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_killed_decode_worker_is_replaced(make_server):
+    """With decoder processes, one dying costs at most a retryable error, not every later request."""
+    import os
+    import signal
+
+    server = make_server("--decode-workers", "1")
+    trace_id, spans = llm_trace(3)
+    export(server.grpc_target, request(spans))  # starts the worker
+    workers = _descendants(server.proc.pid)  # the fork server and the decoder it started
+    assert workers, "no decoder process found"
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.5)
+    codes = []
+    for _ in range(5):
+        trace_id, spans = llm_trace(3)
+        try:
+            export(server.grpc_target, request(spans))
+            codes.append("ok")
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+    assert codes[-1] == "ok", codes
+    assert set(codes) <= {"ok", grpc.StatusCode.UNAVAILABLE}, codes
+    assert stored_span_count(server, trace_id) == 3

@@ -27,9 +27,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QueueConfig:
-    """Write queue bounds. Defaults keep memory near a few hundred MB on realistic LLM spans."""
+    """Write queue bounds.
 
-    max_pending_spans: int = 200_000
+    50,000 spans is a few seconds of backlog at this machine's commit rate: long enough to ride
+    out a burst, short enough that an exporter (10 s default timeout) hears "retry" before it
+    gives up, and that a SIGTERM drain ends quickly. 200,000 meant 20-30 s and 2.6 GB RSS under
+    overload (bench/ingest.py).
+    """
+
+    max_pending_spans: int = 50_000
     # One transaction's worth. A group is copied a few times inside DuckDB (the Arrow batch,
     # the deduplicated temp table, the inserted rows), so 50,000 spans (~85 MB of Arrow) ran a
     # --memory-limit 256MB store out of memory and failed whole groups (bench/ingest.py
@@ -78,6 +84,17 @@ class WriteQueue:
     @property
     def depth_spans(self) -> int:
         return self._pending_spans
+
+    def check_room(self) -> None:
+        """Refuse at once when full, so a request is not decoded only to be refused after."""
+        if self._closing:
+            raise IngestError(Outcome.SHUTTING_DOWN, "server is shutting down; retry against another replica or later")
+        if self._pending_spans >= self._config.max_pending_spans:
+            raise IngestError(
+                Outcome.QUEUE_FULL,
+                f"write queue is full ({self._pending_spans} spans pending); retry later",
+                self._config.retry_after_seconds,
+            )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="spanlake-write-queue")

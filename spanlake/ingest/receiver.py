@@ -8,9 +8,10 @@ is full. Decoding (pure-Python CPU work) runs off the event loop, in threads or 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import zlib
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,8 @@ from spanlake.ingest.queue import WriteQueue
 from spanlake.metrics import Metrics
 
 Encoding = Literal["protobuf", "json"]
+
+log = logging.getLogger(__name__)
 
 _DECODERS = {"protobuf": decode_protobuf, "json": decode_json}
 
@@ -87,11 +90,19 @@ class Receiver:
         self._metrics = metrics
         self.config = config
         self._inflight_bytes = 0
-        self._executor: Executor = (
-            ProcessPoolExecutor(max_workers=config.decode_workers, mp_context=_worker_context())
-            if config.decode_workers
-            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-decode")
-        )
+        self._executor: Executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        if self.config.decode_workers:
+            return ProcessPoolExecutor(max_workers=self.config.decode_workers, mp_context=_worker_context())
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-decode")
+
+    def _replace_broken_pool(self, broken: Executor) -> None:
+        """A decoder process died (OOM killer, a crash): start a new pool for the next requests."""
+        if self._executor is broken:
+            log.error("a decode worker process died; starting a new pool")
+            self._executor = self._new_executor()
+            broken.shutdown(wait=False, cancel_futures=True)
 
     async def accept(self, body: bytes, encoding: Encoding) -> Decoded:
         """Decode and store one export request; returns what was decoded (for partial success)."""
@@ -102,13 +113,18 @@ class Receiver:
             )
         if self._inflight_bytes + size > self.config.max_inflight_bytes and self._inflight_bytes > 0:
             raise IngestError(Outcome.QUEUE_FULL, "too many bytes being decoded; retry later")
+        self._queue.check_room()
         self._inflight_bytes += size
         try:
             loop = asyncio.get_running_loop()
+            executor = self._executor
             try:
-                decoded = await loop.run_in_executor(self._executor, _decode, encoding, body)
+                decoded = await loop.run_in_executor(executor, _decode, encoding, body)
             except DecodeError as exc:
                 raise IngestError(Outcome.INVALID, str(exc)) from exc
+            except BrokenExecutor:
+                self._replace_broken_pool(executor)
+                raise IngestError(Outcome.STORE_FAILED, "the decoder restarted; retry") from None
         finally:
             self._inflight_bytes -= size
         self._metrics.spans_received.inc(decoded.spans.num_rows + decoded.rejected)

@@ -151,6 +151,13 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+# DuckDB checkpoints automatically inside the COMMIT that pushes the WAL past this size, so the
+# default (16 MB) made every few group commits pay a checkpoint: 34% of server CPU under load
+# (py-spy, bench/ingest.py). Larger checkpoints cost less per span; the price is a longer WAL
+# replay after a crash. The maintenance component also checkpoints on a timer (store/maintenance.py).
+EMBEDDED_CHECKPOINT_THRESHOLD = "256MB"
+
+
 def _base_settings(config: StoreConfig) -> dict[str, str]:
     settings = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     if config.memory_limit:
@@ -170,7 +177,8 @@ def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
             raise StoreConfigError(f"no store at {path}: check --data or --store")
         return duckdb.connect(str(path), read_only=True, config=_base_settings(config))
     path.parent.mkdir(parents=True, exist_ok=True)
+    settings = {**_base_settings(config), "checkpoint_threshold": EMBEDDED_CHECKPOINT_THRESHOLD}
     try:
-        return duckdb.connect(str(path), config=_base_settings(config))
+        return duckdb.connect(str(path), config=settings)
     except duckdb.IOException as exc:
         raise StoreConfigError(f"cannot open {path}: {exc}") from exc
