@@ -31,24 +31,30 @@ def metric(server, name: str) -> float:
 
 
 def test_expired_traces_go_per_service_and_the_rest_stays(make_server, tmp_path):
-    config = tmp_path / "spanlake.yaml"
-    config.write_text(yaml.safe_dump({
-        "retention": {"services": {"checkout": 3}, "interval_seconds": 0.5},
-        "compaction": {"checkpoint_interval_seconds": 0.5},
-    }))
-    server = make_server("--store", "duckdb", "--retention-days", "30", "--config", str(config))
     now = time.time_ns()
     old_checkout = [llm_trace(3, start_ns=now - 5 * DAY_NS) for _ in range(3)]
     old_search = [llm_trace(3, start_ns=now - 5 * DAY_NS) for _ in range(2)]  # 30-day flag applies
     ancient = [llm_trace(3, start_ns=now - 40 * DAY_NS)]
     fresh = [llm_trace(3)]
-    post(server, old_checkout, "checkout")
-    post(server, old_search + ancient, "search")
-    post(server, fresh, "checkout")
-    dataset = httpx.post(f"{server.http_url}/api/datasets", json={"name": "kept-items"}).raise_for_status().json()
+    # Seed without retention, so the item and score exist before their spans can go.
+    data = tmp_path / "data"
+    seeder = make_server("--store", "duckdb", data_dir=data)
+    post(seeder, old_checkout, "checkout")
+    post(seeder, old_search + ancient, "search")
+    post(seeder, fresh, "checkout")
+    dataset = httpx.post(f"{seeder.http_url}/api/datasets", json={"name": "kept-items"}).raise_for_status().json()
     capture = {"trace_ids": [old_checkout[0][0]]}
-    httpx.post(f"{server.http_url}/api/datasets/kept-items/capture", json=capture).raise_for_status()
+    assert httpx.post(f"{seeder.http_url}/api/datasets/kept-items/capture", json=capture).json()["captured"] == 1
+    score = {"trace_id": old_checkout[0][0], "name": "quality", "value": 1, "source": "api"}
+    httpx.post(f"{seeder.http_url}/api/scores", json=score).raise_for_status()
+    seeder.stop()
 
+    config = tmp_path / "spanlake.yaml"
+    config.write_text(yaml.safe_dump({
+        "retention": {"services": {"checkout": 3}, "interval_seconds": 0.5},
+        "compaction": {"checkpoint_interval_seconds": 0.5},
+    }))
+    server = make_server("--store", "duckdb", "--retention-days", "30", "--config", str(config), data_dir=data)
     deadline = time.monotonic() + 30
     while status(server, old_checkout[0][0]) != 404 or status(server, ancient[0][0]) != 404:
         assert time.monotonic() < deadline, server.output()[-3000:]
@@ -57,6 +63,8 @@ def test_expired_traces_go_per_service_and_the_rest_stays(make_server, tmp_path)
     assert all(status(server, t) == 200 for t, _ in old_search + fresh)
     items = httpx.get(f"{server.http_url}/api/datasets/{dataset['id']}/items").json()["items"]
     assert len(items) == 1 and items[0]["source_trace_id"] == old_checkout[0][0]  # items outlive spans
+    kept = httpx.get(f"{server.http_url}/api/scores", params={"trace_id": old_checkout[0][0]}).json()["items"]
+    assert [s["name"] for s in kept] == ["quality"]  # and so do scores
     assert metric(server, "spanlake_maintenance_traces_deleted") == 4
     deadline = time.monotonic() + 10
     while metric(server, "spanlake_maintenance_checkpoints") < 1:
