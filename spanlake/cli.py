@@ -64,7 +64,7 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 def _load_extra_commands() -> None:
     import importlib
 
-    for module in ("spanlake.cli_rules", "spanlake.cli_datasets", "spanlake.cli_scores", "spanlake.cli_runs", "spanlake.cli_export"):
+    for module in ("spanlake.cli_rules", "spanlake.cli_datasets", "spanlake.cli_scores", "spanlake.cli_runs", "spanlake.cli_export", "spanlake.cli_demo"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
