@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from spanlake.api.body import read_json_object
-from spanlake.api.errors import ApiError, bad_request, not_found
+from spanlake.api.errors import bad_request, not_found, running_component
 from spanlake.api.openapi import error_responses, json_response, path_param
 from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
 from spanlake.capture.rules import RuleSet, RulesError, parse_rules
@@ -22,11 +22,8 @@ from spanlake.store.writer import utc_now
 CAPTURE_COMPONENT = "spanlake.capture.component"
 
 
-def _capture(request: Request):
-    component = request.app.state.services.components.get(CAPTURE_COMPONENT)
-    if component is None:
-        raise ApiError(503, "unavailable", "capture rules are not running on this server")
-    return component
+def _capture(request: Request) -> Any:
+    return running_component(request, CAPTURE_COMPONENT, "capture rules")
 
 
 async def list_rules(request: Request) -> JSONResponse:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api.dataset_common import cursor, endpoint, integer, read_object, ref, store
-from spanlake.api.errors import ApiError
+from spanlake.api.errors import ApiError, running_component
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.datasets import run_queries, run_validate, validate
@@ -30,10 +30,7 @@ RESULT_STATUSES = ("pending", "ok", "error")
 
 
 def _component(request: Request) -> Any:
-    component = request.app.state.services.components.get(RUNS_COMPONENT)
-    if component is None:
-        raise ApiError(503, "unavailable", "dataset runs are not running on this server", headers={"Retry-After": "5"})
-    return component
+    return running_component(request, RUNS_COMPONENT, "dataset runs")
 
 
 def _run_ref(request: Request) -> str:

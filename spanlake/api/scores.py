@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from spanlake.api import ids
 from spanlake.api.body import read_json_object
-from spanlake.api.errors import ApiError, bad_request, not_found
+from spanlake.api.errors import ApiError, bad_request, not_found, running_component
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.scores_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.query.span_rows import iso_from_datetime
@@ -40,10 +40,7 @@ JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.COMPLETED, jobs.FAILED)
 
 
 def _component(request: Request) -> Any:
-    component = request.app.state.services.components.get(COMPONENT)
-    if component is None:
-        raise ApiError(503, "unavailable", "scoring is not running on this server", headers={"Retry-After": "5"})
-    return component
+    return running_component(request, COMPONENT, "scoring")
 
 
 def _store(request: Request) -> Any:
