@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -207,3 +207,25 @@ def settings_help() -> str:
     for s in SETTINGS:
         lines.append(f"{s.cli_flag:<24} {s.env:<30} default: {s.default!r}\n    {s.help}")
     return "\n".join(lines)
+
+
+SectionT = TypeVar("SectionT")
+
+
+def config_section(sections: Mapping[str, Any], key: str, cls: type[SectionT], error: type[Exception]) -> SectionT:
+    """The config file's `key:` mapping as the frozen dataclass `cls` of the package that owns it.
+
+    Unknown keys and values of the wrong type raise `error`, naming the key as the user wrote it.
+    Each field is converted with the type of its default, so `poll_seconds: 2` becomes 2.0.
+    """
+    raw = sections.get(key) or {}
+    if not isinstance(raw, Mapping):
+        raise error(f"{key}: expected a mapping of settings")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(raw) - known
+    if unknown:
+        raise error(f"{key}.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
+    try:
+        return cls(**{k: type(getattr(cls, k))(v) for k, v in raw.items()})
+    except (TypeError, ValueError) as exc:
+        raise error(f"{key}: {exc}") from None

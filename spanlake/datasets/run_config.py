@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from spanlake.settings import SettingsError
+from spanlake.settings import config_section
 
 
 class RunsConfigError(SettingsError):
@@ -41,16 +42,6 @@ class RunsConfig:
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any]) -> "RunsConfig":
-        raw = sections.get("runs") or {}
-        if not isinstance(raw, Mapping):
-            raise RunsConfigError("runs: expected a mapping of run engine settings")
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise RunsConfigError(f"runs.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
-        try:
-            config = cls(**{k: type(getattr(cls, k))(v) for k, v in raw.items()})
-        except (TypeError, ValueError) as exc:
-            raise RunsConfigError(f"runs: {exc}") from None
+        config = config_section(sections, "runs", cls, RunsConfigError)
         config.validate()
         return config

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from spanlake.scoring.base import ScorerConfigError
+from spanlake.settings import config_section
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
 MODULE_CALLABLE_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
@@ -87,17 +88,7 @@ class ScoringConfig:
             if sc.name in seen:
                 raise ScorerConfigError(f"scorers[{i}].name: {sc.name!r} is declared twice")
             seen.add(sc.name)
-        engine_raw = sections.get("scoring") or {}
-        if not isinstance(engine_raw, Mapping):
-            raise ScorerConfigError("scoring: expected a mapping of engine settings")
-        known = {f.name for f in fields(EngineConfig)}
-        unknown = set(engine_raw) - known
-        if unknown:
-            raise ScorerConfigError(f"scoring.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
-        try:
-            engine = EngineConfig(**{k: type(getattr(EngineConfig, k))(v) for k, v in engine_raw.items()})
-        except (TypeError, ValueError) as exc:
-            raise ScorerConfigError(f"scoring: {exc}") from None
+        engine = config_section(sections, "scoring", EngineConfig, ScorerConfigError)
         config = cls(scorers, engine)
         config.validate()
         return config
