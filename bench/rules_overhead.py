@@ -1,0 +1,50 @@
+"""Ingest throughput with 50 active capture rules against none (issue 5: target >= 0.9).
+
+    python bench/rules_overhead.py                         # 4 rounds of A (no rules) / B (bench/rules50.yaml)
+    python bench/rules_overhead.py --rules my-rules.yaml --rounds 6
+
+Runs bench/ingest.py's spanlake phase alternately without and with the rules file (A B A B ...,
+a fresh server and data dir each time, same pre-serialized load), so drift in the shared
+machine's load hits both sides alike, and reports the ratio of the medians, plus spans captured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import ingest  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", type=Path, default=HERE / "rules50.yaml")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    base = argparse.Namespace(seconds=args.seconds, warmup=3.0, concurrency=args.concurrency, channels=1, decode_workers=0,
+                              rules=None, server_arg=[], profile=None)
+    pool_file = ingest._pool_file(512, 2)
+    rates: dict[str, list[float]] = {"none": [], "rules": []}
+    for round_ in range(args.rounds):
+        for name, rules in (("none", None), ("rules", args.rules)):
+            phase_args = argparse.Namespace(**{**vars(base), "rules": rules})
+            result = ingest.phase_spanlake(phase_args, pool_file, Path(tempfile.mkdtemp(prefix="spanlake-rules-bench-")))
+            rate = result["spans_per_s"]
+            rates[name].append(rate)
+            print(f"round {round_ + 1} {name:>5}: {rate:,.0f} spans/s", file=sys.stderr, flush=True)
+    none, rules = statistics.median(rates["none"]), statistics.median(rates["rules"])
+    print(f"without rules: median {none:,.0f} spans/s {[round(r) for r in rates['none']]}")
+    print(f"with {args.rules.name}: median {rules:,.0f} spans/s {[round(r) for r in rates['rules']]}")
+    print(f"ratio: {rules / none:.3f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
