@@ -12,7 +12,7 @@ import duckdb
 
 from spanlake.capture.rules import Rule
 from spanlake.datasets.capture import parse_span_field
-from spanlake.store.dataset_capture import CaptureOptions, capture_spans
+from spanlake.store.dataset_capture import CaptureOptions, CaptureTarget
 from spanlake.store.datasets import get_or_create_dataset
 
 
@@ -31,23 +31,33 @@ def rule_options(rule: Rule) -> CaptureOptions:
     )
 
 
-def capture_rule_matches(
-    cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, hits: str, rule_index: int, allowed: int
-) -> tuple[int, int]:
-    """Capture up to `allowed` sampled-in hits of one rule; returns (captured, duplicates)."""
-    dataset_id = dataset_for_rule(cur, rule.dataset)
-    result = capture_spans(
-        cur,
-        dataset_id,
-        relation,
-        where=(
-            f"(s.trace_id, s.span_id) IN (SELECT trace_id, span_id FROM {hits} "
-            "WHERE rule_idx = ? AND sampled ORDER BY trace_id, span_id LIMIT ?)"
-        ),
-        params=[rule_index, allowed],
-        options=rule_options(rule),
+def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list[CaptureTarget]:
+    """Capture targets for rules by index; their datasets found in one query, missing ones created."""
+    names = sorted({rule.dataset for rule in rules.values()})
+    found = dict(cur.execute(
+        "SELECT name, any_value(id) FROM datasets WHERE deleted_at IS NULL AND name IN (SELECT unnest(?::VARCHAR[])) "
+        "GROUP BY name",
+        [names],
+    ).fetchall())
+    for name in names:
+        if name not in found:
+            found[name] = get_or_create_dataset(cur, name)
+    return [CaptureTarget(index, found[rule.dataset], rule_options(rule)) for index, rule in rules.items()]
+
+
+def select_picks(cur: duckdb.DuckDBPyConnection, hits: str, picks: str, allowed: dict[int, int]) -> None:
+    """Into temp `picks`: each rule's sampled-in hits, at most its hourly allowance of them."""
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {picks} AS
+        SELECT h.rule_idx AS key, h.trace_id, h.span_id
+        FROM {hits} h JOIN (SELECT unnest(?::BIGINT[]) AS rule_idx, unnest(?::BIGINT[]) AS quota) q
+             ON q.rule_idx = h.rule_idx
+        WHERE h.sampled
+        QUALIFY row_number() OVER (PARTITION BY h.rule_idx ORDER BY h.trace_id, h.span_id) <= q.quota
+        """,
+        [list(allowed), list(allowed.values())],
     )
-    return result.captured, result.duplicates
 
 
 def record_pending_traces(cur: duckdb.DuckDBPyConnection, relation: str) -> None:

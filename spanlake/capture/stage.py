@@ -17,11 +17,13 @@ import duckdb
 from spanlake.capture.counters import RuleCounters
 from spanlake.capture.rates import HourlyLimiter
 from spanlake.capture.rules import Rule, RuleSet, sample_threshold
-from spanlake.capture.sql import capture_rule_matches, record_pending_traces
+from spanlake.capture.sql import record_pending_traces, rule_targets, select_picks
+from spanlake.store.dataset_capture import capture_many
 
 log = logging.getLogger(__name__)
 
 HITS = "_rule_hits"
+PICKS = "_rule_picks"
 
 
 def sampled_sql(alias: str, key_column: str) -> str:
@@ -70,6 +72,7 @@ class CaptureStage:
                     f"SELECT rule_idx, count(*), count(*) FILTER (WHERE sampled) FROM {HITS} GROUP BY rule_idx"
                 ).fetchall()
             }
+            allowed: dict[int, int] = {}
             for index, rule in enumerate(rules):
                 matched, sampled = counts.get(index, (0, 0))
                 counter = self._counters.for_rule(rule.name)
@@ -78,15 +81,22 @@ class CaptureStage:
                 counter.sampled_out += matched - sampled
                 if not sampled:
                     continue
-                allowed = self._limiter.take(rule.name, rule.max_per_hour, sampled)
-                counter.rate_limited += sampled - allowed
-                if not allowed:
-                    continue
-                captured, duplicates = capture_rule_matches(cur, rule, relation, HITS, index, allowed)
-                counter.captured += captured
-                counter.duplicates += duplicates
+                allowed[index] = self._limiter.take(rule.name, rule.max_per_hour, sampled)
+                counter.rate_limited += sampled - allowed[index]
+            allowed = {index: n for index, n in allowed.items() if n}
+            if allowed:
+                # One capture for every rule: one dedup scan of dataset_items and one INSERT per
+                # commit, instead of a handful of statements per matching rule.
+                targets = rule_targets(cur, {index: rules[index] for index in allowed})
+                select_picks(cur, HITS, PICKS, allowed)
+                results = capture_many(cur, relation, PICKS, targets)
+                for index, result in results.items():
+                    counter = self._counters.for_rule(rules[index].name)
+                    counter.captured += result.captured
+                    counter.duplicates += result.duplicates
         finally:
             cur.execute(f"DROP TABLE IF EXISTS {HITS}")
+            cur.execute(f"DROP TABLE IF EXISTS {PICKS}")
 
 
 def describe(rule: Rule) -> str:

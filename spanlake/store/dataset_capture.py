@@ -253,3 +253,108 @@ def capture_span_keys(
         return capture_spans(cur, dataset_id, _SOURCE, options=options)
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {_SOURCE}")
+
+
+@dataclass(frozen=True)
+class CaptureTarget:
+    """Where the picks of one caller-chosen `key` (e.g. a rule's index) go."""
+
+    key: int
+    dataset_id: str
+    options: CaptureOptions = CaptureOptions()
+
+
+_MANY = "_capture_many"
+
+
+def capture_many(
+    cur: duckdb.DuckDBPyConnection, relation: str, picks: str, targets: Sequence[CaptureTarget]
+) -> dict[int, CaptureResult]:
+    """The bulk form of `capture_spans` for many targets at once (capture rules on each commit).
+
+    `picks` is a table of (key, trace_id, span_id): which spans of `relation` go to which
+    target. One statement builds every item, one anti-join against dataset_items skips spans
+    already captured (also when two targets share a dataset: the lower key wins), and one INSERT
+    writes them; each dataset gets one change instant. Returns matched/captured per key.
+    """
+    for name in (relation, picks):
+        if not _IDENT.match(name):
+            raise ValueError(f"relation must be a plain table or view name, got {name!r}")
+    if not targets:
+        return {}
+    case_params: list[Any] = []
+    input_cases, expected_cases = [], []
+    for target in targets:
+        input_sql, input_params = target.options.input_field.sql()
+        input_cases.append(f"WHEN ? THEN {input_sql}")
+        case_params.extend([target.key, *input_params])
+    for target in targets:
+        field = target.options.expected_output_field
+        expected_sql, expected_params = field.sql() if field is not None else ("NULL::JSON", [])
+        expected_cases.append(f"WHEN ? THEN {expected_sql}")
+        case_params.extend([target.key, *expected_params])
+    table = pa.table({
+        "key": pa.array([t.key for t in targets], pa.int64()),
+        "dataset_id": [t.dataset_id for t in targets],
+        "metadata": [t.options.metadata for t in targets],
+        "topic": pa.array([t.options.topic for t in targets], pa.string()),
+        "tags": pa.array([list(t.options.tags) for t in targets], pa.list_(pa.string())),
+    })
+    cur.register("_capture_targets", table)
+    try:
+        cur.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {_MANY} AS
+            SELECT m.*, (m.dup OR row_number() OVER (
+                       PARTITION BY m.dataset_id, m.trace_id, m.span_id ORDER BY m.dup, m.key) > 1) AS skip
+            FROM (
+                SELECT p.key, t.dataset_id, s.trace_id, s.span_id, s.start_time,
+                       CASE p.key {' '.join(input_cases)} END AS input,
+                       CASE p.key {' '.join(expected_cases)} END AS expected_output,
+                       EXISTS (
+                           SELECT 1 FROM dataset_items d
+                           WHERE d.dataset_id = t.dataset_id AND d.valid_to IS NULL
+                             AND d.source_span_id = s.span_id AND d.source_trace_id = s.trace_id
+                       ) AS dup
+                FROM {picks} p
+                JOIN {relation} s ON s.trace_id = p.trace_id AND s.span_id = p.span_id
+                JOIN _capture_targets t ON t.key = p.key
+            ) m
+            """,
+            case_params,
+        )
+        counts = {
+            key: CaptureResult(int(matched), int(new))
+            for key, matched, new in cur.execute(
+                f"SELECT key, count(*), count(*) FILTER (WHERE NOT skip) FROM {_MANY} GROUP BY key"
+            ).fetchall()
+        }
+        total_new = sum(r.captured for r in counts.values())
+        if total_new:
+            datasets = [row[0] for row in cur.execute(f"SELECT DISTINCT dataset_id FROM {_MANY} WHERE NOT skip").fetchall()]
+            clock = pa.table({"dataset_id": datasets, "at": [advance_clock(cur, d) for d in datasets]})
+            ids = pa.table({"rn": pa.array(range(1, total_new + 1), pa.int64()), "id": uuid7_batch(total_new)})
+            cur.register("_capture_clock", clock)
+            cur.register("_capture_ids", ids)
+            try:
+                cur.execute(
+                    f"""
+                    INSERT INTO dataset_items
+                    SELECT k.id, m.dataset_id, m.input, m.expected_output, t.metadata::JSON, t.topic, t.tags,
+                           m.trace_id, m.span_id, c.at, c.at, NULL, 'added'
+                    FROM (
+                        SELECT *, row_number() OVER (ORDER BY dataset_id, start_time, trace_id, span_id) AS rn
+                        FROM {_MANY} WHERE NOT skip
+                    ) m
+                    JOIN _capture_ids k ON k.rn = m.rn
+                    JOIN _capture_targets t ON t.key = m.key
+                    JOIN _capture_clock c ON c.dataset_id = m.dataset_id
+                    """
+                )
+            finally:
+                cur.unregister("_capture_clock")
+                cur.unregister("_capture_ids")
+    finally:
+        cur.unregister("_capture_targets")
+        cur.execute(f"DROP TABLE IF EXISTS {_MANY}")
+    return counts
