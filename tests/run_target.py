@@ -21,7 +21,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,6 +28,7 @@ from starlette.routing import Route
 
 from otlp_builders import new_span_id, request, span
 from server_process import free_port
+from thread_server import ThreadServer
 
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}\Z")
 
@@ -44,8 +44,7 @@ class RunTarget:
         self.headers: list[dict[str, str]] = []
         self.exported: dict[str, tuple[str, str]] = {}  # item id -> (trace id, span id) of its span
         self.lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadServer | None = None
 
     @property
     def url(self) -> str:
@@ -89,23 +88,13 @@ class RunTarget:
 
     def start(self) -> "RunTarget":
         app = Starlette(routes=[Route("/agent", self.agent, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", ws="none", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="run-target", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("run target did not start")
-            time.sleep(0.02)
+        self._server = ThreadServer(app, self.port, "run target")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+            self._server.stop()
 
     def __enter__(self) -> "RunTarget":
         return self.start()

@@ -24,13 +24,13 @@ import time
 from collections import Counter
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server_process import free_port
+from thread_server import ThreadServer
 
 _TRACE = re.compile(r"trace=([0-9a-f]{32})")
 
@@ -43,8 +43,7 @@ class ScoringEndpoints:
         self.started: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadServer | None = None
 
     @property
     def url(self) -> str:
@@ -119,25 +118,13 @@ class ScoringEndpoints:
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off",
-            ws="none", backlog=512, timeout_keep_alive=30, timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="scoring-endpoints", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("scoring test endpoints did not start")
-            time.sleep(0.02)
+        self._server = ThreadServer(app, self.port, "scoring test endpoints", backlog=512, timeout_keep_alive=30)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+            self._server.stop()
 
     def __enter__(self) -> "ScoringEndpoints":
         return self.start()
