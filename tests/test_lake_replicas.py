@@ -208,7 +208,7 @@ def test_retention_deletes_expired_traces_on_the_lake_and_compaction_keeps_queri
     for i in range(0, 12, 3):  # small commits: files for compaction to merge
         post_spans(b if i % 2 else a, [s for _, spans in recent[i : i + 3] for s in spans], "long-lived")
 
-    wait_for(lambda: not trace_ids(a, "short-lived"), 30, "retention to delete the 10-day-old short-lived traces")
+    wait_for(lambda: not trace_ids(a, "short-lived"), 90, "retention to delete the 10-day-old short-lived traces")
     assert not trace_ids(b, "short-lived")
     gone = httpx.get(f"{b.http_url}/api/traces/{expired[0][0]}", timeout=30)
     assert gone.status_code == 404
