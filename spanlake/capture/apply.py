@@ -11,17 +11,11 @@ import duckdb
 
 from spanlake.capture.counters import RuleCounter
 from spanlake.capture.rates import HourlyLimiter
-from spanlake.capture.rules import Rule, sample_threshold
+from spanlake.capture.rules import Rule, sample_sql
 from spanlake.capture.sql import dataset_for_rule, rule_options
 from spanlake.store.dataset_capture import capture_spans
 
 TRACE_HITS = "_trace_hits"
-
-
-def _sample(rule: Rule, alias: str, key: str) -> tuple[str, list]:
-    if rule.sample >= 1.0:
-        return "TRUE", []
-    return f"('0x' || left(md5(? || {alias}.{key}), 8))::BIGINT < ?", [rule.name, sample_threshold(rule.sample)]
 
 
 def apply_rule(
@@ -38,10 +32,10 @@ def apply_rule(
 
 
 def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, counter: RuleCounter) -> int:
-    sample_sql, sample_params = _sample(rule, "s", "span_id")
+    sample_cond, sample_params = sample_sql(rule, "s", "span_id")
     total, matched, sampled = cur.execute(
         f"SELECT count(*), count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE)), "
-        f"count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE) AND {sample_sql}) FROM {relation} s",
+        f"count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE) AND {sample_cond}) FROM {relation} s",
         [*rule.when.params, *rule.when.params, *sample_params],
     ).fetchone()
     counter.evaluated += total
@@ -53,7 +47,7 @@ def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, 
         cur,
         dataset_for_rule(cur, rule.dataset),
         relation,
-        where=f"coalesce(({rule.when.sql}), FALSE) AND {sample_sql}",
+        where=f"coalesce(({rule.when.sql}), FALSE) AND {sample_cond}",
         params=[*rule.when.params, *sample_params],
         options=rule_options(rule),
     )
@@ -66,7 +60,7 @@ def _apply_trace_rule(
     cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, counter: RuleCounter, limiter: HourlyLimiter | None
 ) -> int:
     root_only = "s.parent_span_id IS NULL AND " if rule.root_only else ""
-    sample_sql, sample_params = _sample(rule, "t", "trace_id")
+    sample_cond, sample_params = sample_sql(rule, "t", "trace_id")
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {TRACE_HITS} AS
@@ -79,7 +73,7 @@ def _apply_trace_rule(
     try:
         total, matched = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE hit) FROM {TRACE_HITS}").fetchone()
         cur.execute(
-            f"DELETE FROM {TRACE_HITS} t WHERE NOT (t.hit AND {sample_sql})", sample_params
+            f"DELETE FROM {TRACE_HITS} t WHERE NOT (t.hit AND {sample_cond})", sample_params
         )
         sampled = cur.execute(f"SELECT count(*) FROM {TRACE_HITS}").fetchone()[0]
         counter.evaluated += total

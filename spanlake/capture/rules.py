@@ -75,6 +75,16 @@ def sample_threshold(fraction: float) -> int:
     return int(round(fraction * 2**32))
 
 
+def sample_sql(rule: "Rule", alias: str, key_column: str) -> tuple[str, list]:
+    """SQL twin of sampled_in() for `rule` over `alias.key_column`, with its bound parameters."""
+    if rule.sample >= 1.0:
+        return "TRUE", []
+    return (
+        f"('0x' || left(md5(? || {alias}.{key_column}), 8))::BIGINT < ?",
+        [rule.name, sample_threshold(rule.sample)],
+    )
+
+
 def sampled_in(rule_name: str, key: str, fraction: float) -> bool:
     """Python twin of the SQL sampling expression, used by tests and the trace-scope judge."""
     if fraction >= 1.0:

@@ -16,7 +16,7 @@ import duckdb
 
 from spanlake.capture.counters import RuleCounters
 from spanlake.capture.rates import HourlyLimiter
-from spanlake.capture.rules import Rule, RuleSet, sample_threshold
+from spanlake.capture.rules import RuleSet, sample_sql
 from spanlake.capture.sql import record_pending_traces, rule_targets, select_picks
 from spanlake.store.dataset_capture import capture_many
 
@@ -24,11 +24,6 @@ log = logging.getLogger(__name__)
 
 HITS = "_rule_hits"
 PICKS = "_rule_picks"
-
-
-def sampled_sql(alias: str, key_column: str) -> str:
-    """SQL twin of rules.sampled_in(): first 32 bits of md5(rule name || id) below a threshold."""
-    return f"('0x' || left(md5(? || {alias}.{key_column}), 8))::BIGINT < ?"
 
 
 class CaptureStage:
@@ -54,11 +49,7 @@ class CaptureStage:
         total = cur.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         selects, params = [], []
         for index, rule in enumerate(rules):
-            sample = "TRUE"
-            sample_params: list = []
-            if rule.sample < 1.0:
-                sample = sampled_sql("s", "span_id")
-                sample_params = [rule.name, sample_threshold(rule.sample)]
+            sample, sample_params = sample_sql(rule, "s", "span_id")
             selects.append(
                 f"SELECT {index} AS rule_idx, s.trace_id, s.span_id, ({sample}) AS sampled "
                 f"FROM {relation} s WHERE coalesce(({rule.when.sql}), FALSE)"
@@ -98,6 +89,3 @@ class CaptureStage:
             cur.execute(f"DROP TABLE IF EXISTS {HITS}")
             cur.execute(f"DROP TABLE IF EXISTS {PICKS}")
 
-
-def describe(rule: Rule) -> str:
-    return f"{rule.name} -> {rule.dataset}"
