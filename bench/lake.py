@@ -148,7 +148,7 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row))
     one, two = rows
-    print(f"\n| replicas | spans/s acked (sum) | per replica | p50 / p99 ms per replica | conflict retries |")
+    print("\n| replicas | spans/s acked (sum) | per replica | p50 / p99 ms per replica | conflict retries |")
     print("| ---: | ---: | --- | --- | --- |")
     for row in rows:
         lat = ", ".join(f"{a:g} / {b:g}" for a, b in zip(row["p50_ms"], row["p99_ms"]))

@@ -22,7 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  newest traces:   curl -s '{client.url}/api/traces?limit=5'")
     print(f"  failed LLM calls: curl -sG '{client.url}/api/spans' --data-urlencode "
           "'filter={\"field\":\"status\",\"op\":\"eq\",\"value\":\"error\"}'")
-    print(f"  score them:       spanlake score no_errors --filter '{{\"field\":\"is_root\",\"op\":\"eq\",\"value\":true}}' --wait")
+    print("  score them:       spanlake score no_errors --filter '{\"field\":\"is_root\",\"op\":\"eq\",\"value\":true}' --wait")
     return 0
 
 

@@ -76,7 +76,7 @@ def write_rules(path: Path, text: str) -> Path:
 def traffic():
     """Traces with known properties: slow gpt-4o calls, fast ones, errors, other models."""
     now = time.time_ns()
-    slow, fast, errors, other = [], [], [], []
+    slow, errors, other = [], [], []
     spans = []
     for i in range(40):
         trace_id, trace_spans = llm_trace(3, model="gpt-4o" if i % 2 == 0 else "claude-3", start_ns=now + i * 10**6, error=(i % 5 == 0))

@@ -6,11 +6,9 @@ AWS variables pointing at moto's S3 server, like a deployment behind a load bala
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest

@@ -8,10 +8,8 @@ every backend.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import duckdb

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from otlp_builders import llm_trace, new_span_id, new_trace_id, request, span
+from otlp_builders import llm_trace, new_span_id, request
 from server_process import ServerProcess
 
 HOUR_NS = 3600 * 10**9
