@@ -30,18 +30,23 @@ def add_items(http: httpx.Client, dataset: str, items: list[dict[str, Any]]) -> 
     return resp.json()["items"]
 
 
-def items(http: httpx.Client, dataset: str, **params: Any) -> list[dict[str, Any]]:
-    """Every item of a listing, following cursors."""
+def list_all(http: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every row of a list route, following `next_cursor` page by page."""
     out: list[dict[str, Any]] = []
     params = dict(params)
     while True:
-        resp = http.get(f"/api/datasets/{dataset}/items", params=params)
+        resp = http.get(path, params=params)
         assert resp.status_code == 200, resp.text
         page = resp.json()
         out += page["items"]
         if not page["next_cursor"]:
             return out
         params["cursor"] = page["next_cursor"]
+
+
+def items(http: httpx.Client, dataset: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a listing, following cursors."""
+    return list_all(http, f"/api/datasets/{dataset}/items", **params)
 
 
 def send_spans(http: httpx.Client, spans: list[Any], service: str = "test-svc") -> None:

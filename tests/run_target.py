@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from datasets_client import list_all
 from otlp_builders import new_span_id, request, span
 from server_process import free_port
 from thread_server import ThreadServer
@@ -116,13 +117,5 @@ def wait_run(http: httpx.Client, dataset: str, run_id: str, *, timeout: float = 
 
 
 def results(http: httpx.Client, dataset: str, run_id: str, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    params = {"limit": 2, **params}  # small pages: the cursor is exercised too
-    while True:
-        resp = http.get(f"/api/datasets/{dataset}/runs/{run_id}/results", params=params)
-        assert resp.status_code == 200, resp.text
-        page = resp.json()
-        out += page["items"]
-        if not page["next_cursor"]:
-            return out
-        params["cursor"] = page["next_cursor"]
+    # Small pages: the cursor is exercised too.
+    return list_all(http, f"/api/datasets/{dataset}/runs/{run_id}/results", **{"limit": 2, **params})

@@ -12,6 +12,7 @@ import grpc
 import httpx
 import pytest
 
+from datasets_client import list_all
 from otlp_builders import llm_trace, request
 from senders import AckingClients
 from test_durability import stored_span_count
@@ -135,18 +136,11 @@ def test_a_trickling_client_does_not_stall_others(shared_server):
 
 
 def _items_count(server, dataset: str) -> int:
-    total, cursor = 0, None
-    while True:
-        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        resp = httpx.get(f"{server.http_url}/api/datasets/{dataset}/items", params=params, timeout=30)
-        if resp.status_code == 404:
+    """Items of a dataset; 0 while the dataset does not exist yet."""
+    with httpx.Client(base_url=server.http_url, timeout=30) as http:
+        if http.get(f"/api/datasets/{dataset}").status_code == 404:
             return 0
-        body = resp.json()
-        total += len(body["items"])
-        cursor = body["next_cursor"]
-        if not cursor:
-            return total
-
+        return len(list_all(http, f"/api/datasets/{dataset}/items", limit=1000))
 
 def test_sigkill_during_a_backfill_leaves_whole_windows_and_a_rerun_completes(make_server):
     """Each backfill window is one transaction: a kill keeps whole windows; running again finishes the job."""
