@@ -252,6 +252,8 @@ def test_backfill_over_stored_spans_with_dedup(make_server, tmp_path):
     assert {it["source_span_id"] for it in items(server, "refunds")} == {s.span_id.hex() for s in targets}
     assert httpx.post(f"{server.http_url}/api/rules/nope/backfill", json={"since": 0}).status_code == 404
     assert httpx.post(f"{server.http_url}/api/rules/x/backfill", json={}).status_code == 400
+    # Found by schemathesis: an explicit null since was a 500.
+    assert httpx.post(f"{server.http_url}/api/rules/x/backfill", json={"since": None, "rule": rule}).status_code == 400
 
 
 def test_backfill_cli(make_server, tmp_path):

@@ -71,7 +71,7 @@ async def backfill(request: Request) -> StreamingResponse:
     window_spans = body.get("window_spans", SPANS_PER_WINDOW)
     if isinstance(window_spans, bool) or not isinstance(window_spans, int) or not 100 <= window_spans <= 1_000_000:
         raise bad_request(f"window_spans must be an integer from 100 to 1000000, got {window_spans!r}")
-    if "since" not in body:
+    if body.get("since") is None:
         raise bad_request("since is required: backfill runs over spans that started at or after it")
     since = _time(body, "since")
     until = _time(body, "until", utc_now())
