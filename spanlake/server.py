@@ -42,7 +42,6 @@ class Services:
     keys: KeyChecker
     ready: bool = False
     stopping: bool = False
-    background: list[asyncio.Task] = field(default_factory=list)
     # Started background components by module name (capture, scoring, ...); see components.py.
     components: dict[str, Any] = field(default_factory=dict)
 
@@ -75,9 +74,6 @@ class Services:
         self.ready = False
         self.stopping = True
         await stop_components(self)
-        for task in self.background:
-            task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
         await self.queue.drain_and_stop()
         self.receiver.close()
         await asyncio.to_thread(self.store.close)

@@ -85,16 +85,19 @@ class WriteQueue:
     def depth_spans(self) -> int:
         return self._pending_spans
 
+    def _refusal(self) -> IngestError:
+        if self._closing:
+            return IngestError(Outcome.SHUTTING_DOWN, "server is shutting down; retry against another replica or later")
+        return IngestError(
+            Outcome.QUEUE_FULL,
+            f"write queue is full ({self._pending_spans} spans pending); retry later",
+            self._config.retry_after_seconds,
+        )
+
     def check_room(self) -> None:
         """Refuse at once when full, so a request is not decoded only to be refused after."""
-        if self._closing:
-            raise IngestError(Outcome.SHUTTING_DOWN, "server is shutting down; retry against another replica or later")
-        if self._pending_spans >= self._config.max_pending_spans:
-            raise IngestError(
-                Outcome.QUEUE_FULL,
-                f"write queue is full ({self._pending_spans} spans pending); retry later",
-                self._config.retry_after_seconds,
-            )
+        if self._closing or self._pending_spans >= self._config.max_pending_spans:
+            raise self._refusal()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="spanlake-write-queue")
@@ -102,16 +105,13 @@ class WriteQueue:
     async def submit(self, table: pa.Table) -> None:
         """Resolve once `table` is committed; raise IngestError if it cannot be accepted."""
         if self._closing:
-            raise IngestError(Outcome.SHUTTING_DOWN, "server is shutting down; retry against another replica or later")
+            raise self._refusal()
         rows = table.num_rows
         if rows == 0:
             return
+        # A request bigger than the whole bound still goes through when the queue is empty.
         if self._pending_spans + rows > self._config.max_pending_spans and self._pending_spans > 0:
-            raise IngestError(
-                Outcome.QUEUE_FULL,
-                f"write queue is full ({self._pending_spans} spans pending); retry later",
-                self._config.retry_after_seconds,
-            )
+            raise self._refusal()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._items.append(_Pending(table, future))
         self._pending_spans += rows
