@@ -53,6 +53,7 @@ class Services:
             data_dir=Path(settings.data).expanduser(),
             data_path=settings.data_path,
             memory_limit=settings.memory_limit,
+            threads=settings.duckdb_threads,
         )
         store = await asyncio.to_thread(Store.open, store_config)
         queue = WriteQueue(store, QueueConfig(max_pending_spans=settings.queue_max_spans), on_commit=metrics.on_commit)

@@ -93,6 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_int,
     ),
     Setting("memory_limit", None, "DuckDB memory limit, e.g. '4GB'; empty lets DuckDB choose."),
+    Setting(
+        "duckdb_threads",
+        None,
+        "DuckDB worker threads; empty means one fewer than the CPU cores (at least 1), leaving a "
+        "core to the Python decoder and event loop.",
+        _optional_int,
+    ),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
 )
 
@@ -117,6 +124,7 @@ class Settings:
     trace_quiet_seconds: float = 30.0
     retention_days: int | None = None
     memory_limit: str | None = None
+    duckdb_threads: int | None = None
     log_level: str = "info"
     config_file: str | None = None
     # Sections of the config file that belong to other packages (scorers, retention overrides...).
@@ -131,6 +139,8 @@ class Settings:
             raise SettingsError(f"max_message_bytes: {self.max_message_bytes} is below the 1024-byte minimum")
         if self.queue_max_spans < 1:
             raise SettingsError(f"queue_max_spans: must be >= 1, got {self.queue_max_spans}")
+        if self.duckdb_threads is not None and self.duckdb_threads < 1:
+            raise SettingsError(f"duckdb_threads: must be >= 1, got {self.duckdb_threads}")
         if self.retention_days is not None and self.retention_days < 1:
             raise SettingsError(f"retention_days: must be >= 1, got {self.retention_days}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -33,6 +33,7 @@ class StoreConfig:
     data_dir: Path = Path("./spanlake-data")
     data_path: str | None = None  # DuckLake Parquet location: a directory or s3://bucket/prefix/
     memory_limit: str | None = None
+    threads: int | None = None  # DuckDB worker threads; None: default_threads()
     read_only: bool = False  # tools reading a store (export) never take the writer's lock
 
     @property
@@ -162,7 +163,16 @@ def _base_settings(config: StoreConfig) -> dict[str, str]:
     settings = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     if config.memory_limit:
         settings["memory_limit"] = config.memory_limit
+    settings["threads"] = str(config.threads or default_threads())
     return settings
+
+
+def default_threads() -> int:
+    """One fewer DuckDB thread than cores: decoding and the event loop hold the GIL on a core of
+    their own, and a DuckDB worker contending for it cost more CPU per span than it saved
+    (bench/ingest.py on 2 cores: 89 us/span with 2 threads, 64 us/span with 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
 
 
 def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
