@@ -9,12 +9,14 @@ language and its exact semantics (NULLs, types, time values) are in README.md he
     con.execute(f"SELECT * FROM spans s WHERE {c.sql}", c.params)
 """
 
-from spanlake.filters.compile import CompiledFilter, compile_filter, json_pointer
+from spanlake.filters.compile import ATTRIBUTE_FORMS, AttributeSource, CompiledFilter, compile_filter, json_pointer
 from spanlake.filters.model import MAX_DEPTH, MAX_LIST_VALUES, MAX_NODES, Filter, FilterError
 from spanlake.filters.parse import parse_filter, parse_time
 from spanlake.filters.reference import evaluate_reference
 
 __all__ = [
+    "ATTRIBUTE_FORMS",
+    "AttributeSource",
     "MAX_DEPTH",
     "MAX_LIST_VALUES",
     "MAX_NODES",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from spanlake.filters.model import And, Filter, Leaf, Not, Or
@@ -25,6 +26,21 @@ _COMPARE = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NEGATED = {"ne": "eq", "nin": "in", "not_exists": "exists"}
 SCORE_SCOPES = ("span", "trace")
 _FALSE: Frag = ("(false)", [])
+
+# How an attribute leaf reads a value: (column SQL, JSON pointer, form) -> SQL and its params.
+AttributeSource = Callable[[str, str, str], Frag]
+
+# The forms a leaf reads an attribute in, as SQL over {col} with the pointer as the one `?`.
+ATTRIBUTE_FORMS = {
+    "text": "json_extract_string({col}, ?)",
+    "number": "TRY_CAST(CAST(json_extract({col}, ?) AS VARCHAR) AS DOUBLE)",
+    "raw": "CAST(json_extract({col}, ?) AS VARCHAR)",
+}
+
+
+def extract_inline(col: str, ptr: str, form: str) -> Frag:
+    """The default AttributeSource: extract the value where the leaf uses it."""
+    return ATTRIBUTE_FORMS[form].format(col=col), [ptr]
 
 
 @dataclass(frozen=True)
@@ -47,12 +63,18 @@ class CompiledFilter:
 
 
 def compile_filter(
-    f: Filter | dict | str, *, alias: str = "s", scores_table: str = "scores", score_scope: str = "span"
+    f: Filter | dict | str,
+    *,
+    alias: str = "s",
+    scores_table: str = "scores",
+    score_scope: str = "span",
+    attribute_source: AttributeSource = extract_inline,
 ) -> CompiledFilter:
     """Compile a parsed Filter (or a raw dict / JSON text, parsed first) to SQL over `alias`.
 
     score_scope "span" reads the scores of the span itself; "trace" reads every score of the
     span's trace, for listings that select traces ("the trace has no such score").
+    attribute_source decides where attribute values come from (see extract_inline).
     """
     tree = parse_filter(f)
     for what, name in (("alias", alias), ("scores_table", scores_table)):
@@ -60,7 +82,7 @@ def compile_filter(
             raise ValueError(f"{what} must be a plain SQL identifier, got {name!r}")
     if score_scope not in SCORE_SCOPES:
         raise ValueError(f"score_scope must be one of {', '.join(SCORE_SCOPES)}, got {score_scope!r}")
-    compiler = _Compiler(alias, scores_table, score_scope)
+    compiler = _Compiler(alias, scores_table, score_scope, attribute_source)
     sql, params = compiler.node(tree)
     return CompiledFilter(sql, params, compiler.uses_scores)
 
@@ -93,7 +115,8 @@ def _any_of(candidates: list[Frag | None]) -> Frag:
 
 
 class _Compiler:
-    def __init__(self, alias: str, scores_table: str, score_scope: str) -> None:
+    def __init__(self, alias: str, scores_table: str, score_scope: str, attribute_source: AttributeSource) -> None:
+        self.attribute_source = attribute_source
         self.alias = alias
         self.scores_table = scores_table
         self.score_scope = score_scope
@@ -130,15 +153,18 @@ class _Compiler:
         return _apply(leaf.op, col, [], value)
 
     def attribute(self, leaf: Leaf) -> Frag:
-        # One JSON parse per leaf and row. Text forms come from json_extract_string (numbers
-        # and booleans as their JSON text); numeric forms only from JSON numbers.
+        # Text forms come from json_extract_string (numbers and booleans as their JSON text);
+        # numeric forms only from JSON numbers. Inline, that is one JSON parse per leaf and row;
+        # a shared attribute_source extracts each (column, key, form) once per row instead.
         col, ptr = f"{self.alias}.{leaf.field.column}", json_pointer(leaf.field.key or "")
-        text = f"json_extract_string({col}, ?)"
-        number = f"TRY_CAST(CAST(json_extract({col}, ?) AS VARCHAR) AS DOUBLE)"
-        raw = f"CAST(json_extract({col}, ?) AS VARCHAR)"
+
+        def read(form: str) -> Frag:
+            return self.attribute_source(col, ptr, form)
+
         op, value = leaf.op, leaf.value
         if op == "exists":
-            return f"({text} IS NOT NULL)", [ptr]
+            text, params = read("text")
+            return f"({text} IS NOT NULL)", params
         if op in ("eq", "in"):
             values = value if op == "in" else (value,)
             strings = [v for v in values if isinstance(v, str)]
@@ -146,14 +172,14 @@ class _Compiler:
             numbers = [float(v) for v in values if not isinstance(v, (str, bool))]
             return _any_of(
                 [
-                    _apply("in", text, [ptr], tuple(strings)) if strings else None,
-                    _apply("in", number, [ptr], tuple(numbers)) if numbers else None,
-                    _apply("in", raw, [ptr], tuple(bools)) if bools else None,
+                    _apply("in", *read("text"), tuple(strings)) if strings else None,
+                    _apply("in", *read("number"), tuple(numbers)) if numbers else None,
+                    _apply("in", *read("raw"), tuple(bools)) if bools else None,
                 ]
             )
         if op in ("gt", "gte", "lt", "lte"):
-            return _apply(op, number, [ptr], float(value))
-        return _apply(op, text, [ptr], value)
+            return _apply(op, *read("number"), float(value))
+        return _apply(op, *read("text"), value)
 
     def score(self, leaf: Leaf) -> Frag:
         """Does some score of that name (on this span, or in this trace) pass the test?"""
