@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -138,6 +139,26 @@ def advance_clock(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> dt.datetim
         now = row[0] + _ONE_US
     cur.execute("UPDATE datasets SET updated_at = ? WHERE id = ?", [now, dataset_id])
     return now
+
+
+def advance_clocks(cur: duckdb.DuckDBPyConnection, dataset_ids: Sequence[str]) -> dict[str, dt.datetime]:
+    """`advance_clock` for many datasets in two statements (capture rules touch dozens per commit)."""
+    now = utc_now()
+    ids = list(dict.fromkeys(dataset_ids))
+    previous = dict(cur.execute(
+        "SELECT id, updated_at FROM datasets WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+    ).fetchall())
+    instants = {}
+    for dataset_id in ids:
+        before = previous.get(dataset_id)
+        instants[dataset_id] = before + _ONE_US if before is not None and before >= now else now
+    # A plain CASE, not UPDATE ... FROM: one statement both stores run the same way.
+    cases = " ".join("WHEN ? THEN ?" for _ in ids)
+    cur.execute(
+        f"UPDATE datasets SET updated_at = CASE id {cases} END WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+        [v for i in ids for v in (i, instants[i])] + [ids],
+    )
+    return instants
 
 
 def last_change(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> dt.datetime | None:
