@@ -149,6 +149,44 @@ def test_max_per_hour_caps_captures(make_server, tmp_path):
     assert rules_counters(server)["capped"]["rate_limited"] == 4
 
 
+BY_NAME_RULE = """
+  - name: by-name
+    dataset: by-name
+    when: {field: name, op: eq, value: mixed-op}
+"""
+UNSCORED_RULE = """
+  - name: unscored
+    dataset: unscored
+    when:
+      and:
+        - {field: name, op: eq, value: mixed-op}
+        - {not: {field: score.quality, op: exists}}
+"""
+
+
+@pytest.mark.parametrize("rules", [["by-name"], ["by-name", "unscored"]], ids=["early", "in-transaction"])
+def test_a_request_mixing_retried_and_new_spans_captures_only_the_new(make_server, tmp_path, rules):
+    """Rules are evaluated on the request before dedup; only spans the commit adds may count.
+
+    A rule that reads the scores table makes the stage evaluate inside the transaction instead
+    of on the early evaluator: both paths must see the same spans.
+    """
+    text = "rules:" + "".join({"by-name": BY_NAME_RULE, "unscored": UNSCORED_RULE}[r] for r in rules)
+    server = make_server("--rules", str(write_rules(tmp_path / "r.yaml", text)))
+    trace_id = new_trace_id()
+    first = [span(trace_id, new_span_id(), "mixed-op") for _ in range(4)]
+    send(server, first)
+    second = [span(trace_id, new_span_id(), "mixed-op") for _ in range(3)]
+    send(server, first[:2] + second + [second[0]])  # two retries, three new, one new twice
+
+    expected = {s.span_id.hex() for s in first + second}
+    counters = rules_counters(server)
+    for rule in rules:
+        captured = [it["source_span_id"] for it in items(server, rule)]
+        assert sorted(captured) == sorted(expected), rule
+        assert (counters[rule]["evaluated"], counters[rule]["matched"], counters[rule]["captured"]) == (7, 7, 7)
+
+
 TRACE_RULES = """
 rules:
   - name: agent-errors

@@ -79,10 +79,12 @@ def sample_sql(rule: "Rule", alias: str, key_column: str) -> tuple[str, list]:
     """SQL twin of sampled_in() for `rule` over `alias.key_column`, with its bound parameters."""
     if rule.sample >= 1.0:
         return "TRUE", []
-    return (
-        f"('0x' || left(md5(? || {alias}.{key_column}), 8))::BIGINT < ?",
-        [rule.name, sample_threshold(rule.sample)],
-    )
+    return sample_expr("?", "?", f"{alias}.{key_column}"), [rule.name, sample_threshold(rule.sample)]
+
+
+def sample_expr(name_sql: str, threshold_sql: str, key_sql: str) -> str:
+    """The sampling test over SQL expressions for the rule name, its threshold and the key."""
+    return f"('0x' || left(md5({name_sql} || {key_sql}), 8))::BIGINT < {threshold_sql}"
 
 
 def sampled_in(rule_name: str, key: str, fraction: float) -> bool:

@@ -45,8 +45,21 @@ def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list
     return [CaptureTarget(index, found[rule.dataset], rule_options(rule)) for index, rule in rules.items()]
 
 
-def select_picks(cur: duckdb.DuckDBPyConnection, hits: str, picks: str, allowed: dict[int, int]) -> None:
-    """Into temp `picks`: each rule's sampled-in hits, at most its hourly allowance of them."""
+def select_picks(
+    cur: duckdb.DuckDBPyConnection, hits: str, picks: str, allowed: dict[int, int], limited: bool
+) -> None:
+    """Into temp `picks`: each rule's sampled-in hits, at most its hourly allowance of them.
+
+    `limited` says some rule may take fewer than its sampled hits; only then is a per-rule
+    window needed (it costs more than the rest of the statement on a commit's few rows).
+    """
+    if not limited:
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {picks} AS SELECT rule_idx AS key, trace_id, span_id FROM {hits} "
+            "WHERE sampled AND list_contains(?::BIGINT[], rule_idx)",
+            [list(allowed)],
+        )
+        return
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {picks} AS

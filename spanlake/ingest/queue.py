@@ -142,7 +142,9 @@ class WriteQueue:
         rows = sum(p.table.num_rows for p in group)
         started = time.perf_counter()
         try:
-            result = await self._store.write(append_spans, [p.table for p in group], self.stages)
+            result = await self._store.write(
+                append_spans, [p.table for p in group], self.stages, self._store.recent_span_keys
+            )
         except (duckdb.Error, OSError) as exc:
             log.error("commit of %d spans failed: %s", rows, exc)
             error = IngestError(Outcome.STORE_FAILED, f"store could not commit: {exc}", self._config.retry_after_seconds)

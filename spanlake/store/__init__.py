@@ -28,6 +28,7 @@ import duckdb
 from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 from spanlake.store.connection import StoreConfig, open_connection
 from spanlake.store.migrate import migrate
+from spanlake.store.recent_keys import RecentSpanKeys
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ class Store:
         self._closed = False
         self.conflict_retries = 0  # lake transactions re-run after losing to another replica
         self._held_until = 0.0  # monotonic instant before which no write starts (store/fence.py)
+        # The single writer's memory of the span keys it wrote (store/recent_keys.py); a lake has
+        # other writers, so every incoming span is looked up there.
+        self.recent_span_keys: RecentSpanKeys | None = None
+        if not config.is_lake and not config.read_only:
+            newest = conn.execute("SELECT epoch_ns(max(start_time)) FROM spans").fetchone()[0]
+            self.recent_span_keys = RecentSpanKeys(newest)
 
     @classmethod
     def open(cls, config: StoreConfig) -> "Store":

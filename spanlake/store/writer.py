@@ -1,9 +1,11 @@
 """Appending span batches: one group commit, one transaction, bulk statements only.
 
 Knows nothing about OTLP. Deduplicates on (trace_id, span_id) without a unique index (DuckLake
-has none): a retried span carries the same start_time as the stored copy, so the anti-join only
-has to look at stored rows whose start_time falls inside the batch's time range, which DuckDB's
-zone maps (min/max per row group) narrow to a few row groups because spans arrive time-ordered.
+has none). Spans that may be stored already (all of them on a lake; on the embedded store only
+those store/recent_keys.py cannot clear) are looked up in `spans`: a retried span carries the same
+start_time as the stored copy, so the lookup only reads stored rows whose start_time falls inside
+the suspects' time range, which DuckDB's zone maps (min/max per row group) narrow to a few row
+groups because spans arrive time-ordered.
 """
 
 from __future__ import annotations
@@ -11,17 +13,32 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from spanlake.store.recent_keys import RecentSpanKeys
 from spanlake.store.schema import SPAN_SCHEMA, TRACE_KEY_SQL
 
-# Relation holding the spans this commit actually adds (after dedup). Stages that run inside the
-# same transaction (capture rules) read it, so their output commits or rolls back with the spans.
+# Relation holding the spans this commit actually adds (after dedup), with their ingested_at.
+# Stages that run inside the same transaction (capture rules) read it, so their output commits
+# or rolls back with the spans.
 NEW_SPANS = "_new_spans"
+_SUSPECTS = "_suspect_spans"
+_ARROW_NEW = "_arrow_new_spans"
+# Called inside the commit's transaction after the new spans are appended: (cursor, relation
+# of the new spans, whether they are every span of the batch, i.e. no duplicate was dropped).
+StageFinisher = Callable[[duckdb.DuckDBPyConnection, str, bool], None]
 
-CommitStage = Callable[[duckdb.DuckDBPyConnection, str], None]
+
+class CommitStage(Protocol):
+    """Work that commits with the spans (capture rules). `start` gets the group's batch before
+    dedup, so it can begin work that needs no store (on another thread); its finisher runs in
+    the transaction."""
+
+    def start(self, batch: pa.Table) -> StageFinisher: ...
 
 
 @dataclass(frozen=True)
@@ -43,58 +60,103 @@ def append_spans(
     cur: duckdb.DuckDBPyConnection,
     tables: Sequence[pa.Table],
     stages: Sequence[CommitStage] = (),
+    recent: RecentSpanKeys | None = None,
 ) -> AppendResult:
-    """Append the spans of several requests; the caller owns the transaction."""
+    """Append the spans of several requests; the caller owns the transaction.
+
+    `recent` is the single writer's memory of the keys it wrote (None: look every span up).
+    """
     incoming = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
     if incoming.num_rows == 0:
         return AppendResult(0, 0)
     incoming = incoming.select(SPAN_SCHEMA.names)
-    cur.register("_incoming", incoming)
+    finishers = [stage.start(incoming) for stage in stages]
+    keys = list(zip(incoming.column("trace_id").to_pylist(), incoming.column("span_id").to_pylist()))
+    starts = pc.cast(incoming.column("start_time"), pa.int64()).to_pylist()
+    if recent is None:
+        suspects: Sequence[int] = range(len(keys))
+    else:
+        hashes = list(map(hash, keys))
+        suspects = recent.suspects(hashes, starts)
+        recent.remember(hashes, starts)  # before the commit: a rolled-back key is a harmless false hit
+    stored = _stored_keys(cur, incoming, suspects, starts) if suspects else set()
+    new = _drop_duplicates(incoming, keys, stored)
+    if new.num_rows:
+        _insert(cur, new, finishers, all_new=new.num_rows == incoming.num_rows)
+    return AppendResult(incoming.num_rows, new.num_rows)
+
+
+def _stored_keys(
+    cur: duckdb.DuckDBPyConnection, incoming: pa.Table, suspects: Sequence[int], starts: Sequence[int]
+) -> set[tuple[str, str]]:
+    """The suspects' (trace_id, span_id) keys that `spans` already holds."""
+    every = len(suspects) == incoming.num_rows
+    probe = incoming if every else incoming.take(pa.array(suspects, pa.int64()))
+    # Epoch nanoseconds, not Python datetimes: those keep microseconds only, and a rounded-down
+    # upper bound would let the retry of the batch's latest span escape dedup.
+    lo = min(starts[i] for i in suspects)
+    hi = max(starts[i] for i in suspects)
+    cur.register(_SUSPECTS, probe.select(["trace_id", "span_id"]))
     try:
-        # Epoch nanoseconds, not Python datetimes: those keep microseconds only, and a rounded-down
-        # upper bound would let the retry of the batch's latest span escape dedup.
-        bounds = cur.execute("SELECT epoch_ns(min(start_time)), epoch_ns(max(start_time)) FROM _incoming").fetchone()
-        cur.execute(
+        rows = cur.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {NEW_SPANS} AS
-            SELECT i.*, ?::TIMESTAMP AS ingested_at
-            FROM (
-                SELECT * FROM _incoming
-                QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY start_time) = 1
-            ) AS i
-            ANTI JOIN (
-                SELECT trace_id, span_id FROM spans
-                WHERE start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
-            ) AS s
-            ON s.trace_id = i.trace_id AND s.span_id = i.span_id
+            SELECT s.trace_id, s.span_id FROM spans AS s
+            SEMI JOIN {_SUSPECTS} AS i ON s.trace_id = i.trace_id AND s.span_id = i.span_id
+            WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)
             """,
-            [utc_now(), bounds[0], bounds[1]],
-        )
+            [lo, hi],
+        ).fetchall()
     finally:
-        cur.unregister("_incoming")
-    stored = cur.execute(f"SELECT count(*) FROM {NEW_SPANS}").fetchone()[0]
-    if stored:
-        cur.execute(f"INSERT INTO spans SELECT * FROM {NEW_SPANS}")
-        cur.execute(
-            f"""
-            INSERT INTO trace_index
-            SELECT {TRACE_KEY_SQL.format(col="trace_id")},
-                   trace_id,
-                   min(start_time),
-                   max(end_time),
-                   count(*),
-                   count(*) FILTER (WHERE status = 'ERROR'),
-                   coalesce(sum(total_tokens), 0),
-                   any_value(name) FILTER (WHERE parent_span_id IS NULL),
-                   any_value(span_id) FILTER (WHERE parent_span_id IS NULL),
-                   coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
-                            any_value(service_name)),
-                   any_value(ingested_at)
-            FROM {NEW_SPANS}
-            GROUP BY trace_id
-            """
-        )
-        for stage in stages:
-            stage(cur, NEW_SPANS)
-    cur.execute(f"DROP TABLE IF EXISTS {NEW_SPANS}")
-    return AppendResult(incoming.num_rows, stored)
+        cur.unregister(_SUSPECTS)
+    return set(rows)
+
+
+def _drop_duplicates(incoming: pa.Table, keys: list[tuple[str, str]], stored: set[tuple[str, str]]) -> pa.Table:
+    """Keep the first copy of each key that is not stored yet."""
+    if not stored and len(set(keys)) == len(keys):
+        return incoming
+    seen = set(stored)
+    keep = []
+    for key in keys:
+        keep.append(key not in seen)
+        seen.add(key)
+    return incoming.filter(pa.array(keep, pa.bool_()))
+
+
+def _insert(
+    cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher], *, all_new: bool
+) -> None:
+    """Insert the new spans and their trace_index rows, then run the commit stages on them.
+
+    The batch is copied into a temp table once: every scan of a registered Arrow table pays
+    ~1 ms of pyarrow.dataset setup, and the capture stage scans the relation once per rule.
+    """
+    ingested_at = pa.array([utc_now()] * new.num_rows, pa.timestamp("us"))
+    cur.register(_ARROW_NEW, new.append_column("ingested_at", ingested_at))
+    try:
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_SPANS} AS SELECT * FROM {_ARROW_NEW}")
+    finally:
+        cur.unregister(_ARROW_NEW)
+    cur.execute(f"INSERT INTO spans SELECT * FROM {NEW_SPANS}")
+    cur.execute(
+        f"""
+        INSERT INTO trace_index
+        SELECT {TRACE_KEY_SQL.format(col="trace_id")},
+               trace_id,
+               min(start_time),
+               max(end_time),
+               count(*),
+               count(*) FILTER (WHERE status = 'ERROR'),
+               coalesce(sum(total_tokens), 0),
+               any_value(name) FILTER (WHERE parent_span_id IS NULL),
+               any_value(span_id) FILTER (WHERE parent_span_id IS NULL),
+               coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
+                        any_value(service_name)),
+               any_value(ingested_at)
+        FROM {NEW_SPANS}
+        GROUP BY trace_id
+        """
+    )
+    for finish in finishers:
+        finish(cur, NEW_SPANS, all_new)
+    cur.execute(f"DROP TABLE {NEW_SPANS}")

@@ -1,0 +1,82 @@
+"""Which span keys this process wrote lately: lets the writer skip the stored-span lookup.
+
+Deduplicating by an anti-join against `spans` costs a scan of every stored row in the batch's
+time range on each commit (most of a commit's CPU, bench/ingest.py). Nearly every incoming span
+is new, and a process that is the store's only writer can prove it without reading the table:
+
+    invariant: every stored span whose start_time is at or above `floor_ns` has the hash of its
+    (trace_id, span_id) in the bucket of its start_time.
+
+So a span whose start is above the floor and whose hash is absent was never stored. Only the
+others (a hash hit, which is a retry or a 64-bit collision, or a start below the floor) are
+"suspects" the writer looks up in `spans`, exactly. Keys are remembered before their commit:
+a key of a transaction that rolled back is a false hit, which costs a lookup and loses nothing.
+
+Memory is bounded by evicting whole buckets, oldest start time first, and raising the floor
+past them. Bucketing by start time (not arrival) means a client with a clock far in the future
+does not push the floor up for everyone else.
+
+Only sound with a single writer: an embedded DuckDB file (its lock keeps other processes out).
+On a lake, other replicas append too, so the writer gets no RecentSpanKeys and checks every span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+BUCKET_SHIFT = 36  # start_time_ns >> 36: buckets of ~68.7 s
+DEFAULT_CAPACITY = 600_000  # keys; ~50 MB of Python ints in sets
+
+
+class RecentSpanKeys:
+    def __init__(self, max_stored_start_ns: int | None, capacity: int = DEFAULT_CAPACITY) -> None:
+        """Start empty, with the floor above every stored span (zero for an empty store)."""
+        self._floor_bucket = 0 if max_stored_start_ns is None else _bucket_of(max_stored_start_ns) + 1
+        self._buckets: dict[int, set[int]] = {}
+        self._size = 0
+        self._capacity = capacity
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def floor_ns(self) -> int:
+        return self._floor_bucket << BUCKET_SHIFT
+
+    def suspects(self, hashes: Sequence[int], starts_ns: Sequence[int]) -> list[int]:
+        """Positions of the spans that may already be stored (the rest certainly are not)."""
+        floor = self._floor_bucket
+        buckets = self._buckets
+        empty: set[int] = set()
+        found = []
+        for i, (h, start) in enumerate(zip(hashes, starts_ns)):
+            b = start >> BUCKET_SHIFT
+            if b < floor or h in buckets.get(b, empty):
+                found.append(i)
+        return found
+
+    def remember(self, hashes: Sequence[int], starts_ns: Sequence[int]) -> None:
+        """Record keys about to be committed (call before the commit, never only after)."""
+        floor = self._floor_bucket
+        buckets = self._buckets
+        for h, start in zip(hashes, starts_ns):
+            b = start >> BUCKET_SHIFT
+            if b < floor:
+                continue  # below the floor every span is looked up anyway
+            bucket = buckets.get(b)
+            if bucket is None:
+                bucket = buckets[b] = set()
+            before = len(bucket)
+            bucket.add(h)
+            self._size += len(bucket) - before
+        self._evict()
+
+    def _evict(self) -> None:
+        while self._size > self._capacity and self._buckets:
+            oldest = min(self._buckets)
+            self._size -= len(self._buckets.pop(oldest))
+            self._floor_bucket = max(self._floor_bucket, oldest + 1)
+
+
+def _bucket_of(start_ns: int) -> int:
+    return start_ns >> BUCKET_SHIFT

@@ -1,0 +1,120 @@
+"""Span dedup in the writer: the single writer's key memory must never let a stored span in twice.
+
+These run the real writer on real DuckDB files; the keys memory (store/recent_keys.py) decides
+which spans are looked up in `spans`, so every case here is one where a wrong "certainly new"
+would store a duplicate: retries, evicted buckets, a restart, a rolled-back commit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from otlp_builders import new_span_id, new_trace_id, request, span
+from spanlake.ingest.decode import decode_protobuf
+from spanlake.store import Store
+from spanlake.store.connection import StoreConfig
+from spanlake.store.recent_keys import BUCKET_SHIFT, RecentSpanKeys
+from spanlake.store.writer import append_spans
+
+MINUTE_NS = 60 * 10**9
+
+
+def batch(starts_ns: list[int]):
+    """One request of spans, one per start time, each in a trace of its own."""
+    spans = [span(new_trace_id(), new_span_id(), f"op-{i}", start_ns=t) for i, t in enumerate(starts_ns)]
+    return decode_protobuf(request(spans).SerializeToString()).spans
+
+
+def stored_count(store: Store) -> int:
+    return store.read_sync(lambda cur: cur.execute("SELECT count(*) FROM spans").fetchone()[0])
+
+
+def append(store: Store, table, keys: RecentSpanKeys | None):
+    return store.write_sync(append_spans, [table], (), keys)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store.open(StoreConfig(data_dir=tmp_path))
+    yield s
+    s.close()
+
+
+def test_retry_of_a_committed_batch_is_stored_once(store):
+    first = batch([time.time_ns() + i for i in range(50)])
+    assert append(store, first, store.recent_span_keys).stored == 50
+    again = append(store, first, store.recent_span_keys)
+    assert (again.received, again.stored) == (50, 0)
+    assert stored_count(store) == 50
+
+
+def test_copies_inside_one_group_are_stored_once(store):
+    table = batch([time.time_ns()])
+    result = store.write_sync(append_spans, [table, table, table], (), store.recent_span_keys)
+    assert (result.received, result.stored) == (3, 1)
+
+
+def test_spans_below_an_evicted_floor_are_looked_up(store):
+    """A tiny memory evicts old buckets; retries of their spans must still be found in the table."""
+    keys = RecentSpanKeys(None, capacity=20)
+    now = time.time_ns()
+    old = batch([now - 30 * MINUTE_NS + i for i in range(20)])
+    append(store, old, keys)
+    for minute in range(1, 6):  # newer buckets push the old ones out
+        append(store, batch([now - (30 - 5 * minute) * MINUTE_NS + i for i in range(20)]), keys)
+    assert keys.floor_ns > now - 30 * MINUTE_NS  # the first bucket was evicted
+    assert len(keys) <= 20
+    assert append(store, old, keys).stored == 0
+    assert stored_count(store) == 120
+
+
+def test_far_future_spans_do_not_lift_the_floor(store):
+    keys = RecentSpanKeys(None, capacity=20)
+    now = time.time_ns()
+    append(store, batch([now + 10 * 365 * 24 * 60 * MINUTE_NS]), keys)  # a client clock years ahead
+    for minute in range(4):
+        append(store, batch([now + minute * MINUTE_NS * 2 + i for i in range(10)]), keys)
+    assert keys.floor_ns < now + 10 * MINUTE_NS
+
+
+def test_after_a_restart_every_stored_span_is_below_the_floor(tmp_path: Path):
+    now = time.time_ns()
+    table = batch([now - MINUTE_NS, now])
+    first = Store.open(StoreConfig(data_dir=tmp_path))
+    append(first, table, first.recent_span_keys)
+    first.close()
+
+    second = Store.open(StoreConfig(data_dir=tmp_path))
+    try:
+        assert second.recent_span_keys.floor_ns > now
+        assert append(second, table, second.recent_span_keys).stored == 0
+        assert append(second, batch([now + 1]), second.recent_span_keys).stored == 1
+        assert stored_count(second) == 3
+    finally:
+        second.close()
+
+
+def test_keys_of_a_rolled_back_commit_do_not_hide_the_retry(store):
+    """Keys are remembered before the commit; when it fails, the retry must still be stored."""
+    table = batch([time.time_ns() + i for i in range(5)])
+
+    def fail_after_append(cur):
+        append_spans(cur, [table], (), store.recent_span_keys)
+        raise RuntimeError("commit never happens")
+
+    with pytest.raises(RuntimeError):
+        store.write_sync(fail_after_append)
+    assert stored_count(store) == 0
+    assert append(store, table, store.recent_span_keys).stored == 5
+
+
+def test_memory_suspects_only_hits_and_spans_below_the_floor():
+    keys = RecentSpanKeys((5 << BUCKET_SHIFT) + 7)  # the newest stored span is in bucket 5
+    assert keys.floor_ns == 6 << BUCKET_SHIFT
+    inside = 6 << BUCKET_SHIFT
+    keys.remember([111, 222], [inside, inside + 1])
+    # a hit, a miss in a known bucket, a span in an unseen newer bucket, one below the floor
+    assert keys.suspects([222, 333, 444, 555], [inside + 1, inside, 9 << BUCKET_SHIFT, 5 << BUCKET_SHIFT]) == [0, 3]
