@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from datasets_client import add_items, client, new_dataset
 from otlp_builders import llm_trace, new_span_id, new_trace_id, request, span
 from spanlake.capture.rules import sampled_in
 
@@ -328,3 +329,18 @@ def test_server_refuses_to_start_with_a_broken_rules_file(make_server, tmp_path)
     server = make_server("--rules", str(bad), start=False)
     with pytest.raises(RuntimeError, match="nope"):
         server.start(timeout=20)
+
+
+def test_an_item_added_with_its_source_ids_before_the_span_arrives_is_not_captured_again(make_server, tmp_path):
+    """Items whose source span time is unknown (added by hand, imported) still count in dedup."""
+    server = make_server("--rules", str(write_rules(tmp_path / "r.yaml", "rules:" + BY_NAME_RULE)))
+    trace_id, span_id = new_trace_id(), new_span_id()
+    with client(server) as http:
+        new_dataset(http, "by-name")
+        add_items(http, "by-name", [{"input": "by hand", "source_trace_id": trace_id, "source_span_id": span_id}])
+    other = new_span_id()
+    send(server, [span(trace_id, span_id, "mixed-op"), span(trace_id, other, "mixed-op")])
+    captured = items(server, "by-name")
+    assert sorted(it["source_span_id"] for it in captured) == sorted([span_id, other])
+    assert [it["input"] for it in captured if it["source_span_id"] == span_id] == ["by hand"]
+    assert rules_counters(server)["by-name"]["duplicates"] == 1
