@@ -70,7 +70,7 @@ class CaptureStage:
         if program is not None and not program.uses_scores:
             early = self._evaluator.submit(program.hits_sql(BATCH), program.hits_params, batch, BATCH)
 
-        def finish(cur: duckdb.DuckDBPyConnection, relation: str, all_new: bool) -> None:
+        def finish(cur: duckdb.DuckDBPyConnection, relation: str, rows: int) -> None:
             if ruleset.active("trace"):
                 record_pending_traces(cur, relation)
             if program is None:
@@ -78,17 +78,16 @@ class CaptureStage:
             if early is None:
                 cur.execute(f"CREATE OR REPLACE TEMP TABLE {HITS} AS " + program.hits_sql(relation), program.hits_params)
             else:
-                _keep_new_hits(cur, early.result(), relation, all_new)
+                _keep_new_hits(cur, early.result(), relation, all_new=rows == batch.num_rows)
             try:
-                self._capture(cur, relation, rules)
+                self._capture(cur, relation, rows, rules)
             finally:
                 cur.execute(f"DROP TABLE IF EXISTS {HITS}")
                 cur.execute(f"DROP TABLE IF EXISTS {PICKS}")
 
         return finish
 
-    def _capture(self, cur: duckdb.DuckDBPyConnection, relation: str, rules: list[Rule]) -> None:
-        total = cur.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    def _capture(self, cur: duckdb.DuckDBPyConnection, relation: str, total: int, rules: list[Rule]) -> None:
         counts = {
             idx: (matched, sampled)
             for idx, matched, sampled in cur.execute(
@@ -122,7 +121,7 @@ class CaptureStage:
             counter.duplicates += result.duplicates
 
 
-def _keep_new_hits(cur: duckdb.DuckDBPyConnection, hits: pa.Table, relation: str, all_new: bool) -> None:
+def _keep_new_hits(cur: duckdb.DuckDBPyConnection, hits: pa.Table, relation: str, *, all_new: bool) -> None:
     """Into temp HITS: the early hits, only for spans this commit really added (once each)."""
     cur.register(EARLY_HITS, hits)
     try:

@@ -299,7 +299,6 @@ class CaptureTarget:
     options: CaptureOptions = CaptureOptions()
 
 
-_MANY = "_capture_many"
 _ORDERED = "_capture_order"
 
 
@@ -331,8 +330,8 @@ def capture_many(
     matched/captured per key.
 
     No window functions: on a few hundred rows DuckDB's window operator cost ~8 ms a statement,
-    more than all the rest (bench/ingest.py --rules). A GROUP BY picks the winners and the item
-    ids are matched to rows by key, in the order Python sorted them.
+    more than all the rest (bench/ingest.py --rules). A GROUP BY picks the winners, one query
+    returns the new items in id order, and the ids are matched to them by key.
     """
     for name in (relation, picks):
         if not _IDENT.match(name):
@@ -348,30 +347,24 @@ def capture_many(
     })
     cur.register("_capture_targets", table)
     try:
-        # One row per (dataset, span): the winning (lowest) key, and whether it is captured already.
+        matched = dict(cur.execute(f"SELECT key, count(*) FROM {picks} GROUP BY key").fetchall())
+        # One row per (dataset, span) not captured there yet, with the winning (lowest) key, in
+        # the order the item ids are handed out: by dataset, then span start.
         lo, hi = start_range(cur, relation)
         already, already_params = _already_captured("w.dataset_id", "w", lo, hi, [])
-        cur.execute(
+        order = cur.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {_MANY} AS
-            SELECT w.*, {already} AS dup
+            SELECT w.key, w.dataset_id, w.trace_id, w.span_id
             FROM (
                 SELECT t.dataset_id, p.trace_id, p.span_id, min(p.key) AS key
                 FROM {picks} p JOIN _capture_targets t ON t.key = p.key
                 GROUP BY t.dataset_id, p.trace_id, p.span_id
             ) w
+            JOIN {relation} s ON s.trace_id = w.trace_id AND s.span_id = w.span_id
+            WHERE NOT {already}
+            ORDER BY w.dataset_id, s.start_time, w.trace_id, w.span_id
             """,
             already_params,
-        )
-        matched = dict(cur.execute(f"SELECT key, count(*) FROM {picks} GROUP BY key").fetchall())
-        # The new items in the order their ids are handed out: by dataset, then span start.
-        order = cur.execute(
-            f"""
-            SELECT m.key, m.dataset_id, m.trace_id, m.span_id
-            FROM {_MANY} m JOIN {relation} s ON s.trace_id = m.trace_id AND s.span_id = m.span_id
-            WHERE NOT m.dup
-            ORDER BY m.dataset_id, s.start_time, m.trace_id, m.span_id
-            """
         ).fetch_arrow_table()
         captured: dict[int, int] = {}
         for key in order.column("key").to_pylist():
@@ -380,7 +373,6 @@ def capture_many(
             _insert_many(cur, relation, order, targets)
     finally:
         cur.unregister("_capture_targets")
-        cur.execute(f"DROP TABLE IF EXISTS {_MANY}")
     return {key: CaptureResult(int(n), captured.get(key, 0)) for key, n in matched.items()}
 
 

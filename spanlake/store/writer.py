@@ -29,8 +29,8 @@ NEW_SPANS = "_new_spans"
 _SUSPECTS = "_suspect_spans"
 _ARROW_NEW = "_arrow_new_spans"
 # Called inside the commit's transaction after the new spans are appended: (cursor, relation
-# of the new spans, whether they are every span of the batch, i.e. no duplicate was dropped).
-StageFinisher = Callable[[duckdb.DuckDBPyConnection, str, bool], None]
+# of the new spans, how many rows it holds; fewer than the batch when dedup dropped some).
+StageFinisher = Callable[[duckdb.DuckDBPyConnection, str, int], None]
 
 
 class CommitStage(Protocol):
@@ -82,7 +82,7 @@ def append_spans(
     stored = _stored_keys(cur, incoming, suspects, starts) if suspects else set()
     new = _drop_duplicates(incoming, keys, stored)
     if new.num_rows:
-        _insert(cur, new, finishers, all_new=new.num_rows == incoming.num_rows)
+        _insert(cur, new, finishers)
     return AppendResult(incoming.num_rows, new.num_rows)
 
 
@@ -123,9 +123,7 @@ def _drop_duplicates(incoming: pa.Table, keys: list[tuple[str, str]], stored: se
     return incoming.filter(pa.array(keep, pa.bool_()))
 
 
-def _insert(
-    cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher], *, all_new: bool
-) -> None:
+def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher]) -> None:
     """Insert the new spans and their trace_index rows, then run the commit stages on them.
 
     The batch is copied into a temp table once: every scan of a registered Arrow table pays
@@ -158,5 +156,5 @@ def _insert(
         """
     )
     for finish in finishers:
-        finish(cur, NEW_SPANS, all_new)
+        finish(cur, NEW_SPANS, new.num_rows)
     cur.execute(f"DROP TABLE {NEW_SPANS}")
