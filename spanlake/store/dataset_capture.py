@@ -141,10 +141,17 @@ def capture_spans(
         lo, hi = start_range(cur, _CANDIDATES)
         if lo is None:
             return CaptureResult(0, 0)
-        already, already_params = _already_captured("?", "m", lo, hi, [dataset_id])
+        captured, captured_params = _captured_sources(lo, hi)
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_MATCHES} AS SELECT m.*, {already} AS dup FROM {_CANDIDATES} m",
-            already_params,
+            f"""
+            CREATE OR REPLACE TEMP TABLE {_MATCHES} AS
+            SELECT m.*, EXISTS (
+                       SELECT 1 FROM {captured} d
+                       WHERE d.dataset_id = ? AND d.source_span_id = m.span_id AND d.source_trace_id = m.trace_id
+                   ) AS dup
+            FROM {_CANDIDATES} m
+            """,
+            [*captured_params, dataset_id],
         )
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {_CANDIDATES}")
@@ -163,23 +170,22 @@ def start_range(cur: duckdb.DuckDBPyConnection, relation: str) -> tuple[int | No
     return lo, hi
 
 
-def _already_captured(dataset_sql: str, row: str, lo: int, hi: int, dataset_params: list[Any]) -> Frag:
-    """Does `row` (its trace_id, span_id) have a current item in the dataset `dataset_sql`?
+def _captured_sources(lo: int, hi: int) -> Frag:
+    """(dataset_id, source_trace_id, source_span_id) of the current items that may come from a
+    span that started in [lo, hi] (epoch ns), as a subquery.
 
-    Only items whose source span started in [lo, hi] (epoch ns) can be that span's: zone maps on
-    source_start_time skip every other row group, so the check costs the same at 10 items or
-    10 million. Items whose source time is unknown (imported) are checked too.
+    Zone maps on source_start_time skip every other row group, so the check costs the same at
+    10 items or 10 million. Items whose source time is unknown (added by hand, imported) are
+    always included. Two simple filters in a UNION ALL, each pushed into its scan.
     """
-    match = (
-        f"d.dataset_id = {dataset_sql} AND d.valid_to IS NULL "
-        f"AND d.source_span_id = {row}.span_id AND d.source_trace_id = {row}.trace_id"
-    )
+    current = "valid_to IS NULL AND source_span_id IS NOT NULL"
     sql = (
-        "(EXISTS (SELECT 1 FROM dataset_items d WHERE d.source_start_time "
-        f"BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) AND {match}) "
-        f"OR EXISTS (SELECT 1 FROM dataset_items d WHERE d.source_start_time = {UNKNOWN_SOURCE_START} AND {match}))"
+        f"(SELECT dataset_id, source_trace_id, source_span_id FROM dataset_items WHERE {current} "
+        "AND source_start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+        f"UNION ALL SELECT dataset_id, source_trace_id, source_span_id FROM dataset_items WHERE {current} "
+        f"AND source_start_time = {UNKNOWN_SOURCE_START})"
     )
-    return sql, [lo, hi, *dataset_params, *dataset_params]
+    return sql, [lo, hi]
 
 
 def _insert_matches(cur: duckdb.DuckDBPyConnection, dataset_id: str, count: int, options: CaptureOptions) -> None:
@@ -351,7 +357,7 @@ def capture_many(
         # One row per (dataset, span) not captured there yet, with the winning (lowest) key, in
         # the order the item ids are handed out: by dataset, then span start.
         lo, hi = start_range(cur, relation)
-        already, already_params = _already_captured("w.dataset_id", "w", lo, hi, [])
+        captured_sql, captured_params = _captured_sources(lo, hi)
         order = cur.execute(
             f"""
             SELECT w.key, w.dataset_id, w.trace_id, w.span_id
@@ -361,10 +367,11 @@ def capture_many(
                 GROUP BY t.dataset_id, p.trace_id, p.span_id
             ) w
             JOIN {relation} s ON s.trace_id = w.trace_id AND s.span_id = w.span_id
-            WHERE NOT {already}
+            ANTI JOIN {captured_sql} d
+                ON d.dataset_id = w.dataset_id AND d.source_span_id = w.span_id AND d.source_trace_id = w.trace_id
             ORDER BY w.dataset_id, s.start_time, w.trace_id, w.span_id
             """,
-            already_params,
+            captured_params,
         ).fetch_arrow_table()
         captured: dict[int, int] = {}
         for key in order.column("key").to_pylist():
