@@ -193,10 +193,19 @@ def _store_figures(data_dir: Path) -> dict:
     con = duckdb.connect(str(data_dir / "spanlake.duckdb"), read_only=True)
     try:
         spans = con.execute("SELECT count(*) FROM spans").fetchone()[0]
+        # A checkpoint that rewrites the last row group frees its old blocks; the file keeps them
+        # for reuse, so the file size overstates what the data takes until they are reused.
+        _, _, block_size, _, used_blocks, free_blocks, *_ = con.execute("PRAGMA database_size").fetchone()
     finally:
         con.close()
     size = files.get("spanlake.duckdb", 0) + files.get("spanlake.duckdb.wal", 0)
-    return {"stored_spans": spans, "files": files, "bytes_per_span": round(size / spans, 1) if spans else None}
+    return {
+        "stored_spans": spans,
+        "files": files,
+        "bytes_per_span": round(size / spans, 1) if spans else None,
+        "used_bytes_per_span": round(used_blocks * block_size / spans, 1) if spans else None,
+        "free_blocks": free_blocks,
+    }
 
 
 class _Profiler:
@@ -290,7 +299,8 @@ def _report(results: dict) -> None:
               f"p99 {lake['latency_ms']['p99']} ms, server {lake.get('server_cores_used', '?')} cores = "
               f"{lake.get('server_cpu_us_per_span', '?')} us/span, "
               f"{lake.get('spans_per_commit', '?')} spans/commit, commit {lake.get('commit_ms_avg', '?')} ms avg")
-        print(f"   on disk        : {lake['bytes_per_span']} bytes/span ({lake['stored_spans']:,} spans, "
+        print(f"   on disk        : {lake['bytes_per_span']} bytes/span of file, {lake['used_bytes_per_span']} in used blocks "
+              f"({lake['free_blocks']} free blocks) ({lake['stored_spans']:,} spans, "
               f"{lake['files']})")
         if lake.get("LOST_ACKED_SPANS"):
             print(f"   !! {lake['LOST_ACKED_SPANS']} acked spans missing from the store")

@@ -28,6 +28,7 @@ from spanlake.store.schema import SPAN_SCHEMA, TRACE_KEY_SQL
 NEW_SPANS = "_new_spans"
 _SUSPECTS = "_suspect_spans"
 _ARROW_NEW = "_arrow_new_spans"
+
 # Called inside the commit's transaction after the new spans are appended: (cursor, relation
 # of the new spans, how many rows it holds; fewer than the batch when dedup dropped some).
 StageFinisher = Callable[[duckdb.DuckDBPyConnection, str, int], None]
