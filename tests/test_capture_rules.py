@@ -331,15 +331,20 @@ def test_server_refuses_to_start_with_a_broken_rules_file(make_server, tmp_path)
         server.start(timeout=20)
 
 
-def test_an_item_added_with_its_source_ids_before_the_span_arrives_is_not_captured_again(make_server, tmp_path):
-    """Items whose source span time is unknown (added by hand, imported) still count in dedup."""
+@pytest.mark.parametrize("clock_ahead_minutes", [0, 50], ids=["same-clock", "client-50-min-ahead"])
+def test_an_item_added_with_its_source_ids_before_the_span_arrives_is_not_captured_again(
+    make_server, tmp_path, clock_ahead_minutes
+):
+    """An item added by hand (or imported) before its span arrives counts in the rules' dedup,
+    also when the client's clock runs ahead of the server (within the hour of tolerance)."""
     server = make_server("--rules", str(write_rules(tmp_path / "r.yaml", "rules:" + BY_NAME_RULE)))
+    start_ns = time.time_ns() + clock_ahead_minutes * 60 * 10**9
     trace_id, span_id = new_trace_id(), new_span_id()
     with client(server) as http:
         new_dataset(http, "by-name")
         add_items(http, "by-name", [{"input": "by hand", "source_trace_id": trace_id, "source_span_id": span_id}])
     other = new_span_id()
-    send(server, [span(trace_id, span_id, "mixed-op"), span(trace_id, other, "mixed-op")])
+    send(server, [span(trace_id, span_id, "mixed-op", start_ns=start_ns), span(trace_id, other, "mixed-op", start_ns=start_ns)])
     captured = items(server, "by-name")
     assert sorted(it["source_span_id"] for it in captured) == sorted([span_id, other])
     assert [it["input"] for it in captured if it["source_span_id"] == span_id] == ["by hand"]

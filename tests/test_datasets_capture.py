@@ -199,33 +199,3 @@ def test_capture_core_on_a_span_relation(tmp_path):
     ]
     with pytest.raises(ValueError):
         capture_spans(con, dataset_id, "spans; DROP TABLE spans")
-
-
-def test_items_from_before_the_source_time_column_still_count_as_captured(tmp_path):
-    """A store made by the previous schema: its captured items get an 'unknown' source time and
-    a capture of the same span after the upgrade is a duplicate, not a second item."""
-    from spanlake.store.dataset_capture import capture_spans
-    from spanlake.store.datasets import get_or_create_dataset
-    from spanlake.store.migrate import current_version, migrate
-    from spanlake.store.schema import MIGRATIONS
-
-    con = duckdb.connect(str(tmp_path / "old.duckdb"))
-    current_version(con)
-    for version, statements in enumerate(MIGRATIONS[:-1], start=1):  # the schema one release ago
-        for statement in statements:
-            con.execute(statement)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-    dataset_id = get_or_create_dataset(con, "old")
-    con.execute(
-        "INSERT INTO dataset_items VALUES ('i1', ?, '\"q\"', NULL, NULL, NULL, NULL, 't1', 's1', now(), now(), NULL, 'added')",
-        [dataset_id],
-    )
-    assert migrate(con) == len(MIGRATIONS)
-    assert con.execute("SELECT source_start_time FROM dataset_items").fetchone()[0] is not None
-
-    con.execute("CREATE TEMP TABLE _new_spans AS SELECT * FROM spans WHERE false")
-    con.execute("INSERT INTO _new_spans (trace_id, span_id, name, start_time) VALUES ('t1', 's1', 'a', now())")
-    con.begin()
-    result = capture_spans(con, dataset_id, "_new_spans")
-    con.commit()
-    assert (result.captured, result.duplicates) == (0, 1)

@@ -20,8 +20,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.store.schema import UNKNOWN_SOURCE_START
-
 ITEM_SELECT = """
     i.id, i.dataset_id, i.input::VARCHAR, i.expected_output::VARCHAR, i.metadata::VARCHAR, i.topic,
     i.tags, i.source_trace_id, i.source_span_id, i.created_at, i.valid_from, i.valid_to
@@ -107,11 +105,10 @@ def insert_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, items: Sequenc
     cur.register("_new_items", table)
     try:
         cur.execute(
-            f"""
+            """
             INSERT INTO dataset_items
             SELECT n.id, ?, n.input::JSON, n.expected_output::JSON, n.metadata::JSON, n.topic, n.tags,
-                   n.source_trace_id, n.source_span_id, ?, ?, NULL, 'added',
-                   CASE WHEN n.source_span_id IS NOT NULL THEN {UNKNOWN_SOURCE_START} END
+                   n.source_trace_id, n.source_span_id, ?, ?, NULL, 'added'
             FROM _new_items n
             """,
             [dataset_id, now, now],
@@ -287,7 +284,7 @@ def open_next_versions(
         f"""
         INSERT INTO dataset_items
         SELECT id, dataset_id, {select[0]}, {select[1]}, {select[2]}, {select[3]}, {tags} AS tags,
-               source_trace_id, source_span_id, created_at, ?, NULL, 'updated', source_start_time
+               source_trace_id, source_span_id, created_at, ?, NULL, 'updated'
         FROM dataset_items
         WHERE dataset_id = ? AND valid_to = ? AND id IN (SELECT unnest(?::VARCHAR[]))
         """,

@@ -229,19 +229,7 @@ MIGRATIONS: list[list[str]] = [
         # keep inserting into (retention) asks them to hold their writes for a moment.
         "INSERT INTO locks VALUES ('write-fence', NULL, NULL, 0, NULL)",
     ],
-    [
-        # The start time of an item's source span: "is this span captured already?" then reads
-        # only the dataset_items row groups whose zone maps cover the span's start, not the
-        # whole table (bench: 47 ms a commit at 1M items before). UNKNOWN_SOURCE_START marks
-        # items with source ids whose span time is not known (imported, or older than this).
-        "ALTER TABLE dataset_items ADD COLUMN source_start_time TIMESTAMP_NS",
-        "UPDATE dataset_items SET source_start_time = TIMESTAMP_NS '1970-01-01 00:00:00' "
-        "WHERE source_span_id IS NOT NULL",
-    ],
 ]
-
-# See the last migration: the source_start_time of an item whose source span time is unknown.
-UNKNOWN_SOURCE_START = "TIMESTAMP_NS '1970-01-01 00:00:00'"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
