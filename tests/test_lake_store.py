@@ -304,3 +304,77 @@ def test_retention_lands_under_nonstop_inserts_from_another_replica(pg_lake):
     assert deleted == 20 and fenced <= 1
     assert commits[0] > 5  # B kept committing around the fence
     assert b.read_sync(lambda c: c.execute("SELECT count(*) FROM spans WHERE service_name = 'old'").fetchone()[0]) == 0
+
+
+@needs_postgres
+def test_rule_counters_and_budgets_count_a_re_run_transaction_once(pg_lake):
+    """Two replicas' transactions clash and one is re-run from the start; what it counted in
+    memory (rule counters, the hourly capture budget) must count once, not once per attempt."""
+    from spanlake.capture.counters import RuleCounter
+    from spanlake.capture.rates import HourlyLimiter
+
+    a, b = pg_lake(), pg_lake()
+    counters = [RuleCounter(), RuleCounter()]
+    limiters = [HourlyLimiter(), HourlyLimiter()]
+    attempts = [0, 0]
+
+    def capture_like(cur, wait, i):
+        attempts[i] += 1
+        granted = limiters[i].take("rule", 10, 4)
+        counters[i].count(matched=4, captured=granted)
+        locks.hold(cur)  # the update two replicas' captures clash on (dataset clocks do the same)
+        wait()
+
+    stores = [a, b]
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        state: dict = {}
+
+        def wait_once() -> None:
+            if not state.get("waited"):
+                state["waited"] = True
+                barrier.wait(timeout=30)
+
+        try:
+            results[i] = stores[i].write_sync(capture_like, wait_once, i)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [None, None]
+    assert sum(attempts) >= 3  # one of them ran twice
+    assert [c.matched for c in counters] == [4, 4]
+    assert [c.captured for c in counters] == [4, 4]
+    # Each limiter granted 4 of 10 per committed attempt: 6 left, also for the re-run one.
+    assert [lim.take("rule", 10, 10) for lim in limiters] == [6, 6]
+
+
+def test_a_rolled_back_transaction_counts_nothing_and_gives_its_budget_back(any_store):
+    from spanlake.capture.counters import RuleCounter
+    from spanlake.capture.rates import HourlyLimiter
+
+    counter, limiter = RuleCounter(), HourlyLimiter()
+
+    def fails(cur):
+        assert limiter.take("rule", 5, 3) == 3
+        counter.count(matched=3, captured=3)
+        raise RuntimeError("the commit never happens")
+
+    with pytest.raises(RuntimeError):
+        any_store.write_sync(fails)
+    assert (counter.matched, counter.captured) == (0, 0)
+    assert limiter.take("rule", 5, 5) == 5
+
+    def succeeds(cur):
+        counter.count(matched=2)
+        assert counter.matched == 0  # not before the commit
+        limiter.take("rule", 5, 1)
+
+    any_store.write_sync(succeeds)
+    assert counter.matched == 2

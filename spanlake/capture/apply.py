@@ -38,9 +38,7 @@ def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, 
         f"count(*) FILTER (WHERE coalesce(({rule.when.sql}), FALSE) AND {sample_cond}) FROM {relation} s",
         [*rule.when.params, *rule.when.params, *sample_params],
     ).fetchone()
-    counter.evaluated += total
-    counter.matched += matched
-    counter.sampled_out += matched - sampled
+    counter.count(evaluated=total, matched=matched, sampled_out=matched - sampled)
     if not sampled:
         return 0
     result = capture_spans(
@@ -51,8 +49,7 @@ def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, 
         params=[*rule.when.params, *sample_params],
         options=rule_options(rule),
     )
-    counter.captured += result.captured
-    counter.duplicates += result.duplicates
+    counter.count(captured=result.captured, duplicates=result.duplicates)
     return result.captured
 
 
@@ -76,11 +73,9 @@ def _apply_trace_rule(
             f"DELETE FROM {TRACE_HITS} t WHERE NOT (t.hit AND {sample_cond})", sample_params
         )
         sampled = cur.execute(f"SELECT count(*) FROM {TRACE_HITS}").fetchone()[0]
-        counter.evaluated += total
-        counter.matched += matched
-        counter.sampled_out += matched - sampled
+        counter.count(evaluated=total, matched=matched, sampled_out=matched - sampled)
         allowed = limiter.take(rule.name, rule.max_per_hour, sampled) if limiter else sampled
-        counter.rate_limited += sampled - allowed
+        counter.count(rate_limited=sampled - allowed)
         if not allowed:
             return 0
         pick_sql, pick_params = "s.parent_span_id IS NULL", []
@@ -96,6 +91,5 @@ def _apply_trace_rule(
         )
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {TRACE_HITS}")
-    counter.captured += result.captured
-    counter.duplicates += result.duplicates
+    counter.count(captured=result.captured, duplicates=result.duplicates)
     return result.captured

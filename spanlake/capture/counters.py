@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from spanlake.store.commit_hooks import after_commit
+
 
 @dataclass
 class RuleCounter:
@@ -16,6 +18,15 @@ class RuleCounter:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def count(self, **deltas: int) -> None:
+        """Add to the counters once the current write transaction commits (at once outside one):
+        a lake transaction re-run after a conflict, or one rolled back, counts once or never."""
+        def apply() -> None:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+        after_commit(apply)
 
 
 class RuleCounters:

@@ -99,13 +99,11 @@ class CaptureStage:
         for index, rule in enumerate(rules):
             matched, sampled = counts.get(index, (0, 0))
             counter = self._counters.for_rule(rule.name)
-            counter.evaluated += total
-            counter.matched += matched
-            counter.sampled_out += matched - sampled
+            counter.count(evaluated=total, matched=matched, sampled_out=matched - sampled)
             if not sampled:
                 continue
             allowed[index] = self._limiter.take(rule.name, rule.max_per_hour, sampled)
-            counter.rate_limited += sampled - allowed[index]
+            counter.count(rate_limited=sampled - allowed[index])
             limited = limited or allowed[index] < sampled
         allowed = {index: n for index, n in allowed.items() if n}
         if not allowed:
@@ -117,8 +115,7 @@ class CaptureStage:
         results = capture_many(cur, relation, PICKS, targets)
         for index, result in results.items():
             counter = self._counters.for_rule(rules[index].name)
-            counter.captured += result.captured
-            counter.duplicates += result.duplicates
+            counter.count(captured=result.captured, duplicates=result.duplicates)
 
 
 def _keep_new_hits(cur: duckdb.DuckDBPyConnection, hits: pa.Table, relation: str, *, all_new: bool) -> None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from spanlake.store import commit_hooks
 from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 from spanlake.store.connection import StoreConfig, open_connection
 from spanlake.store.migrate import migrate
@@ -181,6 +182,17 @@ class Store:
             time.sleep(min(left, 0.02))
 
     def _write_once(self, fn: Callable[..., T], *args: Any) -> T:
+        """One attempt; in-memory effects fn deferred (store/commit_hooks.py) follow its outcome."""
+        with commit_hooks.attempt() as hooks:
+            try:
+                result = self._transaction(fn, *args)
+            except BaseException:
+                commit_hooks.run(hooks.on_rollback)
+                raise
+        commit_hooks.run(hooks.on_commit)
+        return result
+
+    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
         self._reopen_if_broken()
         cur = self._cursor()
         cur.begin()
