@@ -118,3 +118,19 @@ def test_memory_suspects_only_hits_and_spans_below_the_floor():
     keys.remember([111, 222], [inside, inside + 1])
     # a hit, a miss in a known bucket, a span in an unseen newer bucket, one below the floor
     assert keys.suspects([222, 333, 444, 555], [inside + 1, inside, 9 << BUCKET_SHIFT, 5 << BUCKET_SHIFT]) == [0, 3]
+
+
+def test_a_steady_stream_never_falls_below_the_floor():
+    """Eviction drops whole buckets; they must be small next to the memory, or a busy writer
+    empties its memory at once and looks every span up until the next bucket starts."""
+    keys = RecentSpanKeys(None, capacity=5_000)  # scaled down: 600k keys against 20k spans/s
+    start = 1_700_000_000 * 10**9
+    step = 50 * 10**6  # batches of 100 spans 50 ms apart: 2,000 spans/s for 20 s
+    looked_up = 0
+    for batch_no in range(400):
+        hashes = [hash((batch_no, i)) for i in range(100)]
+        starts = [start + batch_no * step + i for i in range(100)]
+        looked_up += len(keys.suspects(hashes, starts))
+        keys.remember(hashes, starts)
+    assert looked_up == 0
+    assert 2_500 < len(keys) <= 5_000  # a bucket at a time is evicted, not the whole memory
