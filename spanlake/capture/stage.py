@@ -1,11 +1,11 @@
 """The capture commit stage: span-scope rules evaluated on each commit's spans, in its transaction.
 
-All active rules run as ONE statement and ONE scan over the commit's new spans: each row gets
+All active span rules run as ONE statement and ONE scan of the commit's spans: each row gets
 the list of rules it matches, which is unnested and sampled. 50 rules cost one vectorized pass
 over a few thousand in-memory rows (a UNION ALL of 50 filtered scans took 3x as long), never a
-Python loop over spans. Matching spans become dataset items through the
-datasets store's bulk capture, inside the same transaction as the spans: an item never exists
-without its span, and a rolled-back commit leaves neither.
+Python loop over spans. Matching spans become dataset items through the datasets store's bulk
+capture, inside the same transaction as the spans: an item never exists without its span, and
+a rolled-back commit leaves neither.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def _drop_duplicates(incoming: pa.Table, keys: list[tuple[str, str]], stored: se
 def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher]) -> None:
     """Insert the new spans and their trace_index rows, then run the commit stages on them.
 
-    The batch is copied into a temp table once: every scan of a registered Arrow table pays
-    ~1 ms of pyarrow.dataset setup, and the capture stage scans the relation once per rule.
+    The batch is copied into a temp table once: the insert, trace_index and the commit stages
+    all read it, and every scan of a registered Arrow table pays ~1 ms of pyarrow.dataset setup.
     """
     ingested_at = pa.array([utc_now()] * new.num_rows, pa.timestamp("us"))
     cur.register(_ARROW_NEW, new.append_column("ingested_at", ingested_at))
