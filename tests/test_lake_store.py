@@ -314,45 +314,25 @@ def test_rule_counters_and_budgets_count_a_re_run_transaction_once(pg_lake):
     from spanlake.capture.rates import HourlyLimiter
 
     a, b = pg_lake(), pg_lake()
-    counters = [RuleCounter(), RuleCounter()]
-    limiters = [HourlyLimiter(), HourlyLimiter()]
-    attempts = [0, 0]
+    # Each replica's in-memory state, keyed by the thread `race` runs its write on.
+    counters: dict[int, RuleCounter] = {}
+    limiters: dict[int, HourlyLimiter] = {}
+    attempts: list[int] = []
 
-    def capture_like(cur, wait, i):
-        attempts[i] += 1
-        granted = limiters[i].take("rule", 10, 4)
-        counters[i].count(matched=4, captured=granted)
+    def capture_like(cur, wait):
+        me = threading.get_ident()
+        attempts.append(me)
+        granted = limiters.setdefault(me, HourlyLimiter()).take("rule", 10, 4)
+        counters.setdefault(me, RuleCounter()).count(matched=4, captured=granted)
         locks.hold(cur)  # the update two replicas' captures clash on (dataset clocks do the same)
         wait()
 
-    stores = [a, b]
-    barrier = threading.Barrier(2)
-    results: list[object] = [None, None]
-
-    def run(i: int) -> None:
-        state: dict = {}
-
-        def wait_once() -> None:
-            if not state.get("waited"):
-                state["waited"] = True
-                barrier.wait(timeout=30)
-
-        try:
-            results[i] = stores[i].write_sync(capture_like, wait_once, i)
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race([a, b], capture_like)
     assert results == [None, None]
-    assert sum(attempts) >= 3  # one of them ran twice
-    assert [c.matched for c in counters] == [4, 4]
-    assert [c.captured for c in counters] == [4, 4]
+    assert len(attempts) >= 3  # one of them ran twice
+    assert [(c.matched, c.captured) for c in counters.values()] == [(4, 4), (4, 4)]
     # Each limiter granted 4 of 10 per committed attempt: 6 left, also for the re-run one.
-    assert [lim.take("rule", 10, 10) for lim in limiters] == [6, 6]
+    assert [lim.take("rule", 10, 10) for lim in limiters.values()] == [6, 6]
 
 
 def test_a_rolled_back_transaction_counts_nothing_and_gives_its_budget_back(any_store):
