@@ -128,21 +128,17 @@ def list_datasets(
 
 
 def advance_clock(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> dt.datetime:
-    """The instant of a change to this dataset: strictly after its previous change.
+    """The instant of a change to this dataset: strictly after its previous change."""
+    return advance_clocks(cur, [dataset_id])[dataset_id]
+
+
+def advance_clocks(cur: duckdb.DuckDBPyConnection, dataset_ids: Sequence[str]) -> dict[str, dt.datetime]:
+    """The instant of a change to each dataset, strictly after its previous change, in two
+    statements however many datasets (capture rules touch dozens per commit).
 
     Item versions are read back by instant (`as_of`), so two changes must never share one, even
     when they land in the same microsecond or the wall clock steps back.
     """
-    now = utc_now()
-    row = cur.execute("SELECT updated_at FROM datasets WHERE id = ?", [dataset_id]).fetchone()
-    if row is not None and row[0] is not None and row[0] >= now:
-        now = row[0] + _ONE_US
-    cur.execute("UPDATE datasets SET updated_at = ? WHERE id = ?", [now, dataset_id])
-    return now
-
-
-def advance_clocks(cur: duckdb.DuckDBPyConnection, dataset_ids: Sequence[str]) -> dict[str, dt.datetime]:
-    """`advance_clock` for many datasets in two statements (capture rules touch dozens per commit)."""
     now = utc_now()
     ids = list(dict.fromkeys(dataset_ids))
     previous = dict(cur.execute(
