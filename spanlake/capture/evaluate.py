@@ -9,11 +9,13 @@ idle worker thread ends with the evaluator (ThreadPoolExecutor's own cleanup).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TypeVar
 
 import duckdb
-import pyarrow as pa
+
+T = TypeVar("T")
 
 
 class RuleEvaluator:
@@ -21,17 +23,13 @@ class RuleEvaluator:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spanlake-rules")
         self._conn: duckdb.DuckDBPyConnection | None = None
 
-    def submit(self, sql: str, params: list[Any], batch: pa.Table, name: str) -> Future[pa.Table]:
-        """Run `sql` (which reads the batch as `name`) on the worker; resolves to its rows."""
-        return self._pool.submit(self._run, sql, params, batch, name)
+    def submit(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
+        """Run `work(connection)` on the worker; the connection holds nothing between calls."""
+        return self._pool.submit(self._run, work)
 
-    def _run(self, sql: str, params: list[Any], batch: pa.Table, name: str) -> pa.Table:
+    def _run(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         if self._conn is None:
             # Only this worker thread touches the connection. One DuckDB thread: the work is a
             # few thousand rows, and the writer needs the other core.
             self._conn = duckdb.connect(":memory:", config={"threads": "1"})
-        self._conn.register(name, batch)
-        try:
-            return self._conn.execute(sql, params).fetch_arrow_table()
-        finally:
-            self._conn.unregister(name)
+        return work(self._conn)

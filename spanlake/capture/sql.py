@@ -1,7 +1,7 @@
 """The capture package's store calls: datasets for rules, bulk capture of matches, pending traces.
 
-Item creation itself is the datasets store's `capture_spans` (one INSERT ... SELECT with dedup);
-this module only says which spans of a relation a rule picked.
+Item creation itself is the datasets store's bulk capture (`capture_picks`); this module finds
+the rules' datasets and options.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list
     """Capture targets for rules by index; their datasets found in one query, missing ones created."""
     names = sorted({rule.dataset for rule in rules.values()})
     found = dict(cur.execute(
-        "SELECT name, any_value(id) FROM datasets WHERE deleted_at IS NULL AND name IN (SELECT unnest(?::VARCHAR[])) "
+        "SELECT name, any_value(id) FROM datasets WHERE deleted_at IS NULL AND list_contains(?::VARCHAR[], name) "
         "GROUP BY name",
         [names],
     ).fetchall())
@@ -43,34 +43,6 @@ def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list
         if name not in found:
             found[name] = get_or_create_dataset(cur, name)
     return [CaptureTarget(index, found[rule.dataset], rule_options(rule)) for index, rule in rules.items()]
-
-
-def select_picks(
-    cur: duckdb.DuckDBPyConnection, hits: str, picks: str, allowed: dict[int, int], limited: bool
-) -> None:
-    """Into temp `picks`: each rule's sampled-in hits, at most its hourly allowance of them.
-
-    `limited` says some rule may take fewer than its sampled hits; only then is a per-rule
-    window needed (it costs more than the rest of the statement on a commit's few rows).
-    """
-    if not limited:
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE {picks} AS SELECT rule_idx AS key, trace_id, span_id FROM {hits} "
-            "WHERE sampled AND list_contains(?::BIGINT[], rule_idx)",
-            [list(allowed)],
-        )
-        return
-    cur.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {picks} AS
-        SELECT h.rule_idx AS key, h.trace_id, h.span_id
-        FROM {hits} h JOIN (SELECT unnest(?::BIGINT[]) AS rule_idx, unnest(?::BIGINT[]) AS quota) q
-             ON q.rule_idx = h.rule_idx
-        WHERE h.sampled
-        QUALIFY row_number() OVER (PARTITION BY h.rule_idx ORDER BY h.trace_id, h.span_id) <= q.quota
-        """,
-        [list(allowed), list(allowed.values())],
-    )
 
 
 def record_pending_traces(cur: duckdb.DuckDBPyConnection, relation: str) -> None:

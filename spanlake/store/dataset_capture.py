@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -151,29 +152,6 @@ def capture_spans(
     return CaptureResult(int(matched), int(new))
 
 
-# How far ahead of this server a client's clock may run while its new spans are still checked
-# against every item that could have been made from them (see _recent_item_sources).
-CLOCK_SKEW_TOLERANCE_US = 3600 * 10**6
-
-
-def _recent_item_sources(cur: duckdb.DuckDBPyConnection, relation: str) -> Frag:
-    """(dataset_id, source_trace_id, source_span_id) of the current items that can come from a
-    span of `relation`, as a subquery, for the capture rules' check on each commit.
-
-    An item is made after its span started: captured from the store, or imported after the span
-    ran elsewhere. So its created_at is at least the span's start_time, give or take how far the
-    client's clock runs ahead (CLOCK_SKEW_TOLERANCE_US). Items are appended in created_at order,
-    so zone maps skip every older row group: the check reads the last hour's items, not all of
-    them (47 ms a commit at 1M items before, bench/capture_dedup.py).
-    """
-    earliest = cur.execute(f"SELECT epoch_us(min(start_time)) FROM {relation}").fetchone()[0]
-    sql = (
-        "(SELECT dataset_id, source_trace_id, source_span_id FROM dataset_items "
-        "WHERE valid_to IS NULL AND source_span_id IS NOT NULL AND created_at >= make_timestamp(?))"
-    )
-    return sql, [(earliest or 0) - CLOCK_SKEW_TOLERANCE_US]
-
-
 def _insert_matches(cur: duckdb.DuckDBPyConnection, dataset_id: str, count: int, options: CaptureOptions) -> None:
     now = advance_clock(cur, dataset_id)
     # Python-made, time-ordered ids numbered in span start order, so items list in the order
@@ -291,110 +269,132 @@ class CaptureTarget:
     options: CaptureOptions = CaptureOptions()
 
 
-_ORDERED = "_capture_order"
-
-
-def _by_key(targets: Sequence[CaptureTarget], field_sql: Callable[[CaptureTarget], Frag]) -> Frag:
-    """One SQL value per target key (alias `m` for the capture rows), as a CASE over the distinct
-    fields only: 50 rules that all capture `input` evaluate one expression, not a 50-way CASE."""
+def values_by_key(fields: Mapping[int, SpanField | None], key_sql: str, alias: str) -> Frag:
+    """One JSON value per key, from each key's span field (None: no value), over span rows
+    `alias` whose key is `key_sql`. A CASE over the distinct fields only: 50 rules that all
+    capture `input` evaluate one expression, not a 50-way CASE."""
     keys_by_field: dict[tuple[str, tuple[Any, ...]], list[int]] = {}
-    for target in targets:
-        sql, params = field_sql(target)
-        keys_by_field.setdefault((sql, tuple(params)), []).append(target.key)
+    for key, field in fields.items():
+        sql, params = field.sql(alias) if field is not None else ("NULL::JSON", [])
+        keys_by_field.setdefault((sql, tuple(params)), []).append(key)
     if len(keys_by_field) == 1:
         (sql, params), = keys_by_field
         return sql, list(params)
     branches, all_params = [], []
     for (sql, params), keys in keys_by_field.items():
-        branches.append(f"WHEN list_contains(?::BIGINT[], m.key) THEN {sql}")
+        branches.append(f"WHEN list_contains(?::BIGINT[], {key_sql}) THEN {sql}")
         all_params.extend([keys, *params])
     return f"(CASE {' '.join(branches)} END)", all_params
 
 
-def capture_many(
-    cur: duckdb.DuckDBPyConnection, relation: str, picks: str, targets: Sequence[CaptureTarget]
+class Pick(NamedTuple):
+    """A span a target picked, with the item values already computed from it (JSON text)."""
+
+    key: int
+    trace_id: str
+    span_id: str
+    start_ns: int
+    input: str | None
+    expected_output: str | None
+
+
+def capture_picks(
+    cur: duckdb.DuckDBPyConnection, picks: Sequence[Pick], targets: Mapping[int, CaptureTarget]
 ) -> dict[int, CaptureResult]:
     """The bulk form of `capture_spans` for many targets at once (capture rules on each commit).
 
-    `picks` is a table of (key, trace_id, span_id): which spans of `relation` go to which
-    target. When two targets share a dataset, the lower key wins the span; a span already
-    captured into that dataset is skipped; each dataset gets one change instant. Returns
-    matched/captured per key.
+    When two targets share a dataset, the lower key wins the span; a span already captured into
+    that dataset is skipped; each dataset gets one change instant; item ids follow the dataset,
+    then span start. Returns matched/captured per key.
 
-    No window functions: on a few hundred rows DuckDB's window operator cost ~8 ms a statement,
-    more than all the rest (bench/ingest.py --rules). A GROUP BY picks the winners, one query
-    returns the new items in id order, and the ids are matched to them by key.
+    The picks arrive evaluated (capture/evaluate.py computes them beside the writer), so the
+    transaction runs only what needs the store: one dedup query, the clocks, one INSERT. Each
+    statement costs the serial writer ~0.5-3 ms whatever its size; winners and order are a few
+    hundred tuples in Python.
     """
-    for name in (relation, picks):
-        if not _IDENT.match(name):
-            raise ValueError(f"relation must be a plain table or view name, got {name!r}")
-    if not targets:
-        return {}
-    table = pa.table({
-        "key": pa.array([t.key for t in targets], pa.int64()),
-        "dataset_id": [t.dataset_id for t in targets],
-        "metadata": [t.options.metadata for t in targets],
-        "topic": pa.array([t.options.topic for t in targets], pa.string()),
-        "tags": pa.array([list(t.options.tags) for t in targets], pa.list_(pa.string())),
-    })
-    cur.register("_capture_targets", table)
-    try:
-        matched = dict(cur.execute(f"SELECT key, count(*) FROM {picks} GROUP BY key").fetchall())
-        # One row per (dataset, span) not captured there yet, with the winning (lowest) key, in
-        # the order the item ids are handed out: by dataset, then span start.
-        captured_sql, captured_params = _recent_item_sources(cur, relation)
-        order = cur.execute(
-            f"""
-            SELECT w.key, w.dataset_id, w.trace_id, w.span_id
-            FROM (
-                SELECT t.dataset_id, p.trace_id, p.span_id, min(p.key) AS key
-                FROM {picks} p JOIN _capture_targets t ON t.key = p.key
-                GROUP BY t.dataset_id, p.trace_id, p.span_id
-            ) w
-            JOIN {relation} s ON s.trace_id = w.trace_id AND s.span_id = w.span_id
-            ANTI JOIN {captured_sql} d
-                ON d.dataset_id = w.dataset_id AND d.source_span_id = w.span_id AND d.source_trace_id = w.trace_id
-            ORDER BY w.dataset_id, s.start_time, w.trace_id, w.span_id
-            """,
-            captured_params,
-        ).fetch_arrow_table()
-        captured: dict[int, int] = {}
-        for key in order.column("key").to_pylist():
-            captured[key] = captured.get(key, 0) + 1
-        if order.num_rows:
-            _insert_many(cur, relation, order, targets)
-    finally:
-        cur.unregister("_capture_targets")
-    return {key: CaptureResult(int(n), captured.get(key, 0)) for key, n in matched.items()}
+    matched = Counter(pick.key for pick in picks)
+    winners: dict[tuple[str, str, str], Pick] = {}
+    for pick in picks:
+        slot = (targets[pick.key].dataset_id, pick.trace_id, pick.span_id)
+        best = winners.get(slot)
+        if best is None or pick.key < best.key:
+            winners[slot] = pick
+    stored = _captured_already(cur, winners)
+    new = sorted(
+        (slot for slot in winners if slot not in stored),
+        key=lambda slot: (slot[0], winners[slot].start_ns, slot[1], slot[2]),
+    )
+    if new:
+        _insert_picks(cur, [winners[slot] for slot in new], [slot[0] for slot in new], targets)
+    captured = Counter(winners[slot].key for slot in new)
+    return {key: CaptureResult(n, captured.get(key, 0)) for key, n in matched.items()}
 
 
-def _insert_many(
-    cur: duckdb.DuckDBPyConnection, relation: str, order: pa.Table, targets: Sequence[CaptureTarget]
+# How far ahead of this server a client's clock may run while its new spans are still checked
+# against every item that could have been made from them (see _captured_already).
+CLOCK_SKEW_TOLERANCE_US = 3600 * 10**6
+
+
+def recent_item_sources_sql(earliest_start_us: int) -> Frag:
+    """(dataset_id, source_trace_id, source_span_id) of the current items that can come from
+    spans started at or after `earliest_start_us`, as a subquery.
+
+    An item is made after its span started: captured from the store, or imported after the span
+    ran elsewhere. So its created_at is at least the span's start_time, give or take how far the
+    client's clock runs ahead (CLOCK_SKEW_TOLERANCE_US). Items are appended in created_at order,
+    so zone maps skip every older row group: the check reads the last hour's items, not all of
+    them (137 ms a commit at 3M items before, bench/capture_dedup.py).
+    """
+    sql = (
+        "(SELECT dataset_id, source_trace_id, source_span_id FROM dataset_items "
+        "WHERE valid_to IS NULL AND source_span_id IS NOT NULL AND created_at >= make_timestamp(?))"
+    )
+    return sql, [earliest_start_us - CLOCK_SKEW_TOLERANCE_US]
+
+
+def _captured_already(cur: duckdb.DuckDBPyConnection, slots: Mapping[tuple[str, str, str], Pick]) -> set:
+    """The (dataset_id, trace_id, span_id) slots that already hold a current item."""
+    if not slots:
+        return set()
+    sources, params = recent_item_sources_sql(min(pick.start_ns for pick in slots.values()) // 1000)
+    rows = cur.execute(
+        f"SELECT d.dataset_id, d.source_trace_id, d.source_span_id FROM {sources} d "
+        "WHERE d.source_span_id IN (SELECT unnest(?::VARCHAR[])) AND d.dataset_id IN (SELECT unnest(?::VARCHAR[]))",
+        [*params, list({slot[2] for slot in slots}), list({slot[0] for slot in slots})],
+    ).fetchall()
+    return set(rows) & slots.keys()
+
+
+_PICKED = "_capture_picked"
+
+
+def _insert_picks(
+    cur: duckdb.DuckDBPyConnection, picks: list[Pick], dataset_ids: list[str], targets: Mapping[int, CaptureTarget]
 ) -> None:
-    """Insert the ordered new items; values come from the spans through each target's fields."""
-    datasets = list(dict.fromkeys(order.column("dataset_id").to_pylist()))
-    instants = advance_clocks(cur, datasets)
-    order = order.append_column("id", pa.array(uuid7_batch(order.num_rows), pa.string()))
-    order = order.append_column(
-        "at", pa.array([instants[d] for d in order.column("dataset_id").to_pylist()], pa.timestamp("us"))
-    )
-    input_sql, input_params = _by_key(targets, lambda t: t.options.input_field.sql())
-    expected_sql, expected_params = _by_key(
-        targets,
-        lambda t: t.options.expected_output_field.sql() if t.options.expected_output_field else ("NULL::JSON", []),
-    )
-    cur.register(_ORDERED, order)
+    """Insert one item per pick, in the given order (ids are handed out in it)."""
+    instants = advance_clocks(cur, list(dict.fromkeys(dataset_ids)))
+    options = [targets[pick.key].options for pick in picks]
+    table = pa.table({
+        "id": pa.array(uuid7_batch(len(picks)), pa.string()),
+        "dataset_id": pa.array(dataset_ids, pa.string()),
+        "input": pa.array([pick.input for pick in picks], pa.string()),
+        "expected_output": pa.array([pick.expected_output for pick in picks], pa.string()),
+        "metadata": pa.array([o.metadata for o in options], pa.string()),
+        "topic": pa.array([o.topic for o in options], pa.string()),
+        "tags": pa.array([list(o.tags) for o in options], pa.list_(pa.string())),
+        "trace_id": pa.array([pick.trace_id for pick in picks], pa.string()),
+        "span_id": pa.array([pick.span_id for pick in picks], pa.string()),
+        "changed_at": pa.array([instants[d] for d in dataset_ids], pa.timestamp("us")),
+    })
+    cur.register(_PICKED, table)
     try:
         cur.execute(
             f"""
             INSERT INTO dataset_items
-            SELECT m.id, m.dataset_id, {input_sql}, {expected_sql}, t.metadata::JSON, t.topic, t.tags,
-                   m.trace_id, m.span_id, m.at, m.at, NULL, 'added'
-            FROM {_ORDERED} m
-            JOIN {relation} s ON s.trace_id = m.trace_id AND s.span_id = m.span_id
-            JOIN _capture_targets t ON t.key = m.key
-            """,
-            [*input_params, *expected_params],
+            SELECT id, dataset_id, input::JSON, expected_output::JSON, metadata::JSON, topic, tags,
+                   trace_id, span_id, changed_at, changed_at, NULL, 'added'
+            FROM {_PICKED}
+            """
         )
     finally:
-        cur.unregister(_ORDERED)
+        cur.unregister(_PICKED)
