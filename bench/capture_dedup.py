@@ -21,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from spanlake.store.dataset_capture import CLOCK_SKEW_TOLERANCE_US, recent_item_sources_sql
+from spanlake.store.dataset_capture import recent_item_sources_sql
+from spanlake.store.recent_keys import CLOCK_SKEW_TOLERANCE_US
 from spanlake.store.migrate import migrate
 
 NOW_US = 1_700_000_000_000_000

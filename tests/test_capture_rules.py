@@ -331,18 +331,26 @@ def test_server_refuses_to_start_with_a_broken_rules_file(make_server, tmp_path)
         server.start(timeout=20)
 
 
-@pytest.mark.parametrize("clock_ahead_minutes", [0, 50], ids=["same-clock", "client-50-min-ahead"])
+@pytest.mark.parametrize(
+    ("clock_ahead_minutes", "restart"),
+    [(0, False), (50, False), (50, True)],
+    ids=["same-clock", "client-50-min-ahead", "client-50-min-ahead-after-a-restart"],
+)
 def test_an_item_added_with_its_source_ids_before_the_span_arrives_is_not_captured_again(
-    make_server, tmp_path, clock_ahead_minutes
+    make_server, tmp_path, clock_ahead_minutes, restart
 ):
     """An item added by hand (or imported) before its span arrives counts in the rules' dedup,
-    also when the client's clock runs ahead of the server (within the hour of tolerance)."""
+    also when the client's clock runs ahead of the server (within the hour of tolerance), and
+    after a restart, when the writer's memory of such items is rebuilt from the store."""
     server = make_server("--rules", str(write_rules(tmp_path / "r.yaml", "rules:" + BY_NAME_RULE)))
     start_ns = time.time_ns() + clock_ahead_minutes * 60 * 10**9
     trace_id, span_id = new_trace_id(), new_span_id()
     with client(server) as http:
         new_dataset(http, "by-name")
         add_items(http, "by-name", [{"input": "by hand", "source_trace_id": trace_id, "source_span_id": span_id}])
+    if restart:
+        assert server.stop() == 0
+        server.restart()
     other = new_span_id()
     send(server, [span(trace_id, span_id, "mixed-op", start_ns=start_ns), span(trace_id, other, "mixed-op", start_ns=start_ns)])
     captured = items(server, "by-name")

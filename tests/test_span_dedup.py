@@ -7,6 +7,7 @@ would store a duplicate: retries, evicted buckets, a restart, a rolled-back comm
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from otlp_builders import new_span_id, new_trace_id, request, span
 from spanlake.ingest.decode import decode_protobuf
 from spanlake.store import Store
 from spanlake.store.connection import StoreConfig
+from spanlake.store.dataset_items import NewItem, insert_items
+from spanlake.store.ids import uuid7
 from spanlake.store.recent_keys import BUCKET_SHIFT, RecentSpanKeys
 from spanlake.store.writer import append_spans
 
@@ -134,3 +137,46 @@ def test_a_steady_stream_never_falls_below_the_floor():
         keys.remember(hashes, starts)
     assert looked_up == 0
     assert 2_500 < len(keys) <= 5_000  # a bucket at a time is evicted, not the whole memory
+
+
+class _RecordingStage:
+    """A commit stage that notes, for each commit, whether the writer vouched its spans unseen."""
+
+    def __init__(self) -> None:
+        self.unseen: list[bool] = []
+
+    def start(self, batch):
+        def finish(cur, new) -> None:
+            self.unseen.append(new.unseen)
+
+        return finish
+
+
+def test_spans_are_unseen_only_when_nothing_can_refer_to_them(tmp_path: Path):
+    """Capture rules skip their "captured already?" query for unseen spans, so the writer must
+    withhold the word for a retry, and for any span an item may name as its source."""
+    first = Store.open(StoreConfig(data_dir=tmp_path))
+    stage = _RecordingStage()
+    now = time.time_ns()
+
+    def commit(store: Store, *tables) -> None:
+        store.write_sync(append_spans, list(tables), [stage], store.recent_span_keys)
+
+    fresh = batch([now, now + 1])
+    commit(first, fresh)
+    commit(first, fresh.slice(0, 1), batch([now + 2]))  # a retry travels with a new span
+    item = NewItem(id=uuid7(), input='"by hand"', source_trace_id=new_trace_id(), source_span_id=new_span_id())
+    first.write_sync(insert_items, "some-dataset", [item], dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    commit(first, batch([now + 59 * MINUTE_NS]))  # its span may arrive late, or from a clock ahead
+    first.close()
+    assert stage.unseen == [True, False, False]
+
+    second = Store.open(StoreConfig(data_dir=tmp_path))
+    try:
+        # Above every stored span's start, so only the item (in the store now, not in memory) can
+        # make it suspect.
+        commit(second, batch([now + 59 * MINUTE_NS + 30 * 10**9]))
+        commit(second, batch([now + 62 * MINUTE_NS]))  # beyond the hour of clock tolerance
+    finally:
+        second.close()
+    assert stage.unseen == [True, False, False, False, True]

@@ -29,7 +29,7 @@ from spanlake.capture.sql import record_pending_traces, rule_options, rule_targe
 from spanlake.filters import ATTRIBUTE_FORMS, compile_filter
 from spanlake.store.dataset_capture import Pick, capture_picks, values_by_key
 from spanlake.store.schema import SPAN_SCHEMA
-from spanlake.store.writer import StageFinisher
+from spanlake.store.writer import NewSpans, StageFinisher
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +76,22 @@ class CaptureStage:
         if program is not None and not program.uses_scores:
             early = self._evaluator.submit(partial(program.evaluate_batch, batch))
 
-        def finish(cur: duckdb.DuckDBPyConnection, relation: str, rows: int) -> None:
+        def finish(cur: duckdb.DuckDBPyConnection, new: NewSpans) -> None:
             if ruleset.active("trace"):
-                record_pending_traces(cur, relation)
+                record_pending_traces(cur, new.relation)
             if program is None:
                 return
             if early is None:
-                hits = program.evaluate_table(cur, relation)
+                hits = program.evaluate_table(cur, new.relation)
             else:
                 hits = early.result()
-                if rows != batch.num_rows:  # dedup dropped spans: keep the hits of new ones, once
-                    hits = _hits_of_new_spans(cur, hits, relation)
-            self._capture(cur, hits, rows, rules)
+                if new.rows != batch.num_rows:  # dedup dropped spans: keep the hits of new ones, once
+                    hits = _hits_of_new_spans(cur, hits, new.relation)
+            self._capture(cur, hits, new, rules)
 
         return finish
 
-    def _capture(self, cur: duckdb.DuckDBPyConnection, hits: pa.Table, total: int, rules: list[Rule]) -> None:
+    def _capture(self, cur: duckdb.DuckDBPyConnection, hits: pa.Table, new: NewSpans, rules: list[Rule]) -> None:
         sampled_hits = hits.filter(hits.column("sampled"))
         matched = _count_by_rule(hits)
         sampled = _count_by_rule(sampled_hits)
@@ -100,7 +100,7 @@ class CaptureStage:
         for index, rule in enumerate(rules):
             n_matched, n_sampled = matched.get(index, 0), sampled.get(index, 0)
             counter = self._counters.for_rule(rule.name)
-            counter.count(evaluated=total, matched=n_matched, sampled_out=n_matched - n_sampled)
+            counter.count(evaluated=new.rows, matched=n_matched, sampled_out=n_matched - n_sampled)
             if not n_sampled:
                 continue
             allowed[index] = self._limiter.take(rule.name, rule.max_per_hour, n_sampled)
@@ -114,7 +114,7 @@ class CaptureStage:
         # of statements per matching rule.
         targets = {target.key: target for target in rule_targets(cur, {index: rules[index] for index in allowed})}
         picks = _picks(sampled_hits, allowed, limited)
-        for index, result in capture_picks(cur, picks, targets).items():
+        for index, result in capture_picks(cur, picks, targets, check_existing=not new.unseen).items():
             counter = self._counters.for_rule(rules[index].name)
             counter.count(captured=result.captured, duplicates=result.duplicates)
 

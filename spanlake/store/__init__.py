@@ -70,7 +70,10 @@ class Store:
         self.recent_span_keys: RecentSpanKeys | None = None
         if not config.is_lake and not config.read_only:
             newest = conn.execute("SELECT epoch_ns(max(start_time)) FROM spans").fetchone()[0]
-            self.recent_span_keys = RecentSpanKeys(newest)
+            named = conn.execute(
+                "SELECT epoch_us(max(created_at)) FROM dataset_items WHERE source_span_id IS NOT NULL"
+            ).fetchone()[0]
+            self.recent_span_keys = RecentSpanKeys(newest, item_sources_until_us=named)
 
     @classmethod
     def open(cls, config: StoreConfig) -> "Store":
@@ -183,7 +186,7 @@ class Store:
 
     def _write_once(self, fn: Callable[..., T], *args: Any) -> T:
         """One attempt; in-memory effects fn deferred (store/commit_hooks.py) follow its outcome."""
-        with commit_hooks.attempt() as hooks:
+        with commit_hooks.attempt(self.recent_span_keys) as hooks:
             try:
                 result = self._transaction(fn, *args)
             except BaseException:

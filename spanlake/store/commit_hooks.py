@@ -7,7 +7,8 @@ not at all. Inside `Store.write`, `after_commit(fn)` defers fn until the attempt
 bare cursor) after_commit runs at once.
 
 Hooks run on the writer thread right after COMMIT, before the next transaction starts, so
-state they update is current for the next one.
+state they update is current for the next one. The store may also lend the attempt a `context`
+(its span-key memory) that store functions reach through `context()`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 Hook = Callable[[], None]
 
@@ -24,6 +26,7 @@ Hook = Callable[[], None]
 class _Attempt:
     on_commit: list[Hook] = field(default_factory=list)
     on_rollback: list[Hook] = field(default_factory=list)
+    context: Any = None
 
 
 _local = threading.local()
@@ -43,10 +46,16 @@ def after_rollback(hook: Hook) -> None:
         attempt.on_rollback.append(hook)
 
 
+def context() -> Any:
+    """What the store lent the current write attempt (None outside a write)."""
+    attempt: _Attempt | None = getattr(_local, "attempt", None)
+    return None if attempt is None else attempt.context
+
+
 @contextmanager
-def attempt() -> Iterator[_Attempt]:
+def attempt(context: Any = None) -> Iterator[_Attempt]:
     """Scope of one transaction attempt on this thread; the caller runs the hooks it collected."""
-    current = _Attempt()
+    current = _Attempt(context=context)
     _local.attempt = current
     try:
         yield current

@@ -20,6 +20,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from spanlake.store.recent_keys import note_item_sources
+
 ITEM_SELECT = """
     i.id, i.dataset_id, i.input::VARCHAR, i.expected_output::VARCHAR, i.metadata::VARCHAR, i.topic,
     i.tags, i.source_trace_id, i.source_span_id, i.created_at, i.valid_from, i.valid_to
@@ -83,6 +85,8 @@ def insert_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, items: Sequenc
     """Insert new items in one statement from an Arrow table (never one INSERT per item)."""
     if not items:
         return
+    if any(i.source_span_id for i in items):
+        note_item_sources()  # ingest's capture rules must now check these spans' items
     table = pa.table(
         {
             "id": [i.id for i in items],

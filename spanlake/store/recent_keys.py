@@ -18,13 +18,23 @@ start time (not arrival) means a client with a clock far in the future does not 
 up for everyone else; many such clients can fill the memory with future buckets, which costs
 lookups (the slow path), never correctness.
 
+The same proof spares capture rules their "captured into this dataset already?" query: an item
+made from a stored span needs that span stored first, so a span the memory clears was never the
+source of a captured item. Items can also be given source ids by hand or by an import, for spans
+this store never held; `note_item_sources` then marks every span starting before now plus
+CLOCK_SKEW_TOLERANCE_US as a possible source, to be checked, and so does the newest such item at
+open (a restart).
+
 Only sound with a single writer: an embedded DuckDB file (its lock keeps other processes out).
 On a lake, other replicas append too, so the writer gets no RecentSpanKeys and checks every span.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+
+from spanlake.store import commit_hooks
 
 # start_time_ns >> 30: buckets of ~1.07 s. Eviction drops a whole bucket, so a bucket must be a
 # small share of the capacity: at 20k spans/s a 68.7 s bucket outgrew it and the writer's
@@ -32,11 +42,24 @@ from collections.abc import Sequence
 BUCKET_SHIFT = 30
 DEFAULT_CAPACITY = 600_000  # keys; ~80 MB of Python ints in sets (tracemalloc)
 
+# How far ahead of this server a client's clock may run while its new spans are still checked
+# against every item that could name them as its source.
+CLOCK_SKEW_TOLERANCE_US = 3600 * 10**6
+
 
 class RecentSpanKeys:
-    def __init__(self, max_stored_start_ns: int | None, capacity: int = DEFAULT_CAPACITY) -> None:
-        """Start empty, with the floor above every stored span (zero for an empty store)."""
+    def __init__(
+        self,
+        max_stored_start_ns: int | None,
+        capacity: int = DEFAULT_CAPACITY,
+        item_sources_until_us: int | None = None,
+    ) -> None:
+        """Start empty, with the floor above every stored span (zero for an empty store);
+        `item_sources_until_us` is the newest creation of an item that names a source span."""
         self._floor_bucket = 0 if max_stored_start_ns is None else _bucket_of(max_stored_start_ns) + 1
+        self._item_sources_floor_ns = 0
+        if item_sources_until_us is not None:
+            self.note_item_sources(item_sources_until_us * 1000)
         self._buckets: dict[int, set[int]] = {}
         self._size = 0
         self._capacity = capacity
@@ -76,6 +99,15 @@ class RecentSpanKeys:
             self._size += len(bucket) - before
         self._evict()
 
+    def note_item_sources(self, created_ns: int) -> None:
+        """Items created at `created_ns` name source spans this store may never have held."""
+        floor = created_ns + CLOCK_SKEW_TOLERANCE_US * 1000
+        self._item_sources_floor_ns = max(self._item_sources_floor_ns, floor)
+
+    def may_be_item_sources(self, starts_ns: Sequence[int]) -> bool:
+        """Whether an item given source ids from outside the store may name one of these spans."""
+        return bool(starts_ns) and min(starts_ns) < self._item_sources_floor_ns
+
     def _evict(self) -> None:
         while self._size > self._capacity and self._buckets:
             oldest = min(self._buckets)
@@ -85,3 +117,11 @@ class RecentSpanKeys:
 
 def _bucket_of(start_ns: int) -> int:
     return start_ns >> BUCKET_SHIFT
+
+
+def note_item_sources() -> None:
+    """Call inside a write that gives items source span ids from outside the store (added by
+    hand, imported): the writer's memory then stops vouching for spans that may be their sources."""
+    memory = commit_hooks.context()
+    if isinstance(memory, RecentSpanKeys):
+        memory.note_item_sources(time.time_ns())

@@ -29,9 +29,22 @@ NEW_SPANS = "_new_spans"
 _SUSPECTS = "_suspect_spans"
 _ARROW_NEW = "_arrow_new_spans"
 
-# Called inside the commit's transaction after the new spans are appended: (cursor, relation
-# of the new spans, how many rows it holds; fewer than the batch when dedup dropped some).
-StageFinisher = Callable[[duckdb.DuckDBPyConnection, str, int], None]
+
+
+@dataclass(frozen=True)
+class NewSpans:
+    """What a commit stage's finisher gets: the spans this commit adds, in a relation."""
+
+    relation: str
+    rows: int  # fewer than the batch when dedup dropped some
+    # True when the writer's key memory proves that no span of the batch was stored before, nor
+    # named as an item's source (store/recent_keys.py): nothing can refer to these spans yet.
+    # False on a lake, whose other replicas append too.
+    unseen: bool
+
+
+# Called inside the commit's transaction after the new spans are appended.
+StageFinisher = Callable[[duckdb.DuckDBPyConnection, NewSpans], None]
 
 
 class CommitStage(Protocol):
@@ -76,14 +89,16 @@ def append_spans(
     starts = pc.cast(incoming.column("start_time"), pa.int64()).to_pylist()
     if recent is None:
         suspects: Sequence[int] = range(len(keys))
+        unseen = False
     else:
         hashes = list(map(hash, keys))
         suspects = recent.suspects(hashes, starts)
+        unseen = not suspects and not recent.may_be_item_sources(starts)
         recent.remember(hashes, starts)  # before the commit: a rolled-back key is a harmless false hit
     stored = _stored_keys(cur, incoming, suspects, starts) if suspects else set()
     new = _drop_duplicates(incoming, keys, stored)
     if new.num_rows:
-        _insert(cur, new, finishers)
+        _insert(cur, new, finishers, unseen)
     return AppendResult(incoming.num_rows, new.num_rows)
 
 
@@ -124,7 +139,7 @@ def _drop_duplicates(incoming: pa.Table, keys: list[tuple[str, str]], stored: se
     return incoming.filter(pa.array(keep, pa.bool_()))
 
 
-def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher]) -> None:
+def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[StageFinisher], unseen: bool) -> None:
     """Insert the new spans and their trace_index rows, then run the commit stages on them.
 
     The batch is copied into a temp table once: the insert, trace_index and the commit stages
@@ -157,5 +172,5 @@ def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[S
         """
     )
     for finish in finishers:
-        finish(cur, NEW_SPANS, new.num_rows)
+        finish(cur, NewSpans(NEW_SPANS, new.num_rows, unseen))
     cur.execute(f"DROP TABLE {NEW_SPANS}")
