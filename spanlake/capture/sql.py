@@ -7,6 +7,7 @@ the rules' datasets and options.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 import duckdb
 
@@ -31,8 +32,11 @@ def rule_options(rule: Rule) -> CaptureOptions:
     )
 
 
-def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list[CaptureTarget]:
-    """Capture targets for rules by index; their datasets found in one query, missing ones created."""
+def rule_targets(
+    cur: duckdb.DuckDBPyConnection, rules: Mapping[int, Rule], options: Sequence[CaptureOptions]
+) -> list[CaptureTarget]:
+    """Capture targets for rules by index (with their options, by the same index); their datasets
+    found in one query, missing ones created."""
     names = sorted({rule.dataset for rule in rules.values()})
     found = dict(cur.execute(
         "SELECT name, any_value(id) FROM datasets WHERE deleted_at IS NULL AND list_contains(?::VARCHAR[], name) "
@@ -42,7 +46,7 @@ def rule_targets(cur: duckdb.DuckDBPyConnection, rules: dict[int, Rule]) -> list
     for name in names:
         if name not in found:
             found[name] = get_or_create_dataset(cur, name)
-    return [CaptureTarget(index, found[rule.dataset], rule_options(rule)) for index, rule in rules.items()]
+    return [CaptureTarget(index, found[rule.dataset], options[index]) for index, rule in rules.items()]
 
 
 def record_pending_traces(cur: duckdb.DuckDBPyConnection, relation: str) -> None:
