@@ -374,7 +374,7 @@ def _insert_picks(
     cur: duckdb.DuckDBPyConnection, picks: list[Pick], dataset_ids: list[str], targets: Mapping[int, CaptureTarget]
 ) -> None:
     """Insert one item per pick, in the given order (ids are handed out in it)."""
-    instants = advance_clocks(cur, list(dict.fromkeys(dataset_ids)))
+    instants = advance_clocks(cur, dataset_ids)  # one instant per dataset, however many items
     options = [targets[pick.key].options for pick in picks]
     table = pa.table({
         "id": pa.array(uuid7_batch(len(picks)), pa.string()),
