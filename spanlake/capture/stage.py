@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 BATCH = "_rule_batch"
 ROW = "_row"  # the row number the hits statement joins its matches back to
 BATCH_ROW = "_batch_row"  # numbers the rows of an Arrow batch, which has no rowid
+# The hits statement's columns that make a Pick, in Pick's field order (rule_idx is its key).
 HIT_COLUMNS = ("rule_idx", "trace_id", "span_id", "start_ns", "input", "expected_output")
 
 

@@ -30,7 +30,6 @@ _SUSPECTS = "_suspect_spans"
 _ARROW_NEW = "_arrow_new_spans"
 
 
-
 @dataclass(frozen=True)
 class NewSpans:
     """What a commit stage's finisher gets: the spans this commit adds, in a relation."""
