@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -25,8 +26,17 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+class ErrorResponse(JSONResponse):
+    """Error messages quote what the client sent, and JSON lets a client send lone UTF-16
+    surrogates ("\\ud800"), which Starlette's UTF-8 rendering cannot encode: the 400 became a 500.
+    ASCII-only JSON writes them back as escapes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
+    return ErrorResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
