@@ -1,7 +1,10 @@
 # spanlake: OTLP/gRPC on 4317, OTLP/HTTP + API on 4318, data in /data.
 FROM python:3.11-slim AS build
+# A C compiler for the decoder's compiled fast path (spanlake/ingest/_otlp_native.c); the
+# runtime image gets the built wheel only.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY spanlake ./spanlake
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[lake]'
 

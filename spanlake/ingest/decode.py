@@ -16,6 +16,7 @@ from typing import Any
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from spanlake.ingest import native
 from spanlake.ingest.otlp_json import decode_json_document
 from spanlake.ingest.spanrows import (
     INT64_MAX,
@@ -34,8 +35,23 @@ _ZERO_SPAN_ID = bytes(8)
 _SCALAR_FIELDS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 
 
+_USE_NATIVE = native.available()
+
+
 def decode_protobuf(body: bytes) -> Decoded:
-    """Decode a binary protobuf ExportTraceServiceRequest (gRPC, or HTTP application/x-protobuf)."""
+    """Decode a binary protobuf ExportTraceServiceRequest (gRPC, or HTTP application/x-protobuf).
+
+    The compiled fast path (native.py) takes the requests it can; the rest come here whole.
+    """
+    if _USE_NATIVE:
+        table = native.decode_table(body)
+        if table is not None:
+            return Decoded(spans=table, rejected=0, error_message="")
+    return decode_protobuf_python(body)
+
+
+def decode_protobuf_python(body: bytes) -> Decoded:
+    """The reference decoder: upb parses, Python walks the message."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
