@@ -29,7 +29,7 @@ from spanlake.capture.sql import record_pending_traces, rule_options, rule_targe
 from spanlake.filters import ATTRIBUTE_FORMS, compile_filter
 from spanlake.store.dataset_capture import CaptureOptions, Pick, capture_picks, values_by_key
 from spanlake.store.schema import SPAN_SCHEMA
-from spanlake.store.writer import NewSpans, StageFinisher
+from spanlake.store.writer import NEW_ROW, NewSpans, StageFinisher
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class CaptureStage:
             if program is None:
                 return
             if early is None:
-                hits = program.evaluate_table(cur, new.relation)
+                hits = program.evaluate_table(cur, new.relation, NEW_ROW)
             else:
                 hits = early.result()
                 if new.rows != batch.num_rows:  # dedup dropped spans: keep the hits of new ones, once
@@ -227,9 +227,10 @@ class _Program:
         finally:
             conn.unregister(BATCH)
 
-    def evaluate_table(self, cur: duckdb.DuckDBPyConnection, relation: str) -> pa.Table:
-        """The hits of a table of spans, in the caller's transaction (rules that read scores)."""
-        return cur.execute(self.hits_sql(relation, "rowid"), self.params).to_arrow_table()
+    def evaluate_table(self, cur: duckdb.DuckDBPyConnection, relation: str, row: str) -> pa.Table:
+        """The hits of a relation of spans, in the caller's transaction (rules that read scores);
+        `row` numbers its rows."""
+        return cur.execute(self.hits_sql(relation, row), self.params).to_arrow_table()
 
     def hits_sql(self, relation: str, row: str) -> str:
         """Matches are found on narrow rows (rule, row number), sampled, then joined back to
