@@ -388,15 +388,14 @@ def _insert_picks(
         "span_id": pa.array([pick.span_id for pick in picks], pa.string()),
         "changed_at": pa.array([instants[d] for d in dataset_ids], pa.timestamp("us")),
     })
-    cur.register(_PICKED, table)
-    try:
-        cur.execute(
-            f"""
-            INSERT INTO dataset_items
-            SELECT id, dataset_id, input::JSON, expected_output::JSON, metadata::JSON, topic, tags,
-                   trace_id, span_id, changed_at, changed_at, NULL, 'added'
-            FROM {_PICKED}
-            """
-        )
-    finally:
-        cur.unregister(_PICKED)
+    # DuckDB finds this local by its name (a replacement scan): no register/unregister calls on
+    # the writer thread, each of which waits for the GIL again.
+    _capture_picked = table  # noqa: F841 - read by the SQL below
+    cur.execute(
+        f"""
+        INSERT INTO dataset_items
+        SELECT id, dataset_id, input::JSON, expected_output::JSON, metadata::JSON, topic, tags,
+               trace_id, span_id, changed_at, changed_at, NULL, 'added'
+        FROM {_PICKED}
+        """
+    )

@@ -34,15 +34,21 @@ _JSON = pa.json_(pa.utf8())
 
 @dataclass(frozen=True)
 class NewSpans:
-    """What a commit stage's finisher gets: the spans this commit adds, in a relation (the
-    spans columns plus NEW_ROW)."""
+    """What a commit stage's finisher gets: the spans this commit adds, and `relation`, the name
+    of a relation holding them (the spans columns plus NEW_ROW)."""
 
-    relation: str
     rows: int  # fewer than the batch when dedup dropped some
     # True when the writer's key memory proves that no span of the batch was stored before, nor
     # named as an item's source (store/recent_keys.py): nothing can refer to these spans yet.
     # False on a lake, whose other replicas append too.
     unseen: bool
+    # Registers the relation on first use: most commits' stages never read it (span rules are
+    # evaluated before the transaction), and registering holds the GIL for ~1 ms.
+    _relation: Callable[[], str]
+
+    @property
+    def relation(self) -> str:
+        return self._relation()
 
 
 # Called inside the commit's transaction after the new spans are appended.
@@ -146,42 +152,50 @@ def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[S
 
     DuckDB reads the Arrow batch directly (a temp-table copy first cost ~20% more per commit),
     and takes the JSON columns as `arrow.json`: both decoders write them with a JSON serializer,
-    and a plain string column would be parsed again to check it (~5 us a span, bench/README.md).
+    and a plain string column would be parsed again to check it (bench/decode_write.py).
     """
     ingested_at = pa.array([utc_now()] * new.num_rows, pa.timestamp("us"))
     rows = new.append_column("ingested_at", ingested_at)
-    cur.register(_ARROW_NEW, _json_typed(rows))
-    try:
-        cur.execute(f"INSERT INTO spans SELECT * FROM {_ARROW_NEW}")
-        cur.execute(
-            f"""
-            INSERT INTO trace_index
-            SELECT {TRACE_KEY_SQL.format(col="trace_id")},
-                   trace_id,
-                   min(start_time),
-                   max(end_time),
-                   count(*),
-                   count(*) FILTER (WHERE status = 'ERROR'),
-                   coalesce(sum(total_tokens), 0),
-                   any_value(name) FILTER (WHERE parent_span_id IS NULL),
-                   any_value(span_id) FILTER (WHERE parent_span_id IS NULL),
-                   coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
-                            any_value(service_name)),
-                   any_value(ingested_at)
-            FROM {_ARROW_NEW}
-            GROUP BY trace_id
-            """
-        )
-    finally:
-        cur.unregister(_ARROW_NEW)
+    # DuckDB finds this local by its name (a replacement scan): no register/unregister calls,
+    # each of which would wait for the GIL again beside the busy receiver threads.
+    _arrow_new_spans = _json_typed(rows)  # noqa: F841 - read by the SQL below
+    cur.execute(f"INSERT INTO spans SELECT * FROM {_ARROW_NEW}")
+    cur.execute(
+        f"""
+        INSERT INTO trace_index
+        SELECT {TRACE_KEY_SQL.format(col="trace_id")},
+               trace_id,
+               min(start_time),
+               max(end_time),
+               count(*),
+               count(*) FILTER (WHERE status = 'ERROR'),
+               coalesce(sum(total_tokens), 0),
+               any_value(name) FILTER (WHERE parent_span_id IS NULL),
+               any_value(span_id) FILTER (WHERE parent_span_id IS NULL),
+               coalesce(any_value(service_name) FILTER (WHERE parent_span_id IS NULL),
+                        any_value(service_name)),
+               any_value(ingested_at)
+        FROM {_ARROW_NEW}
+        GROUP BY trace_id
+        """
+    )
     if not finishers:
         return
-    cur.register(NEW_SPANS, rows.append_column(NEW_ROW, pa.array(range(rows.num_rows), pa.int64())))
+    registered = False
+
+    def relation() -> str:
+        nonlocal registered
+        if not registered:
+            cur.register(NEW_SPANS, rows.append_column(NEW_ROW, pa.array(range(rows.num_rows), pa.int64())))
+            registered = True
+        return NEW_SPANS
+
     try:
         for finish in finishers:
-            finish(cur, NewSpans(NEW_SPANS, new.num_rows, unseen))
+            finish(cur, NewSpans(new.num_rows, unseen, relation))
     finally:
-        cur.unregister(NEW_SPANS)
+        if registered:
+            cur.unregister(NEW_SPANS)
 
 
 def _json_typed(table: pa.Table) -> pa.Table:
