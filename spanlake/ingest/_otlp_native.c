@@ -8,7 +8,8 @@
  * It is a fast path, not a second decoder: spanlake/ingest/decode.py stays the reference. Anything
  * this file does not reproduce exactly (malformed bytes, invalid UTF-8, spans to reject, duplicate
  * attribute keys, fields set twice that protobuf would merge, enum values out of range, deep
- * nesting, non-ASCII text that Python would case-fold or strip) makes decode() return None, and
+ * nesting, more than 64 events or links on a span, non-ASCII text that Python would case-fold or
+ * strip) makes decode() return None, and
  * the caller runs the Python decoder, which raises or rejects with its own messages.
  * tests/test_native_decoder.py checks that both give the same table.
  *
@@ -1120,28 +1121,58 @@ static int decode_span(Decoder *d, Slice in) {
     return OK;
 }
 
-static int decode_scope_spans(Decoder *d, Slice in) {
+typedef int (*MessageFn)(Decoder *d, Slice message);
+
+/* Calls fn on every occurrence of length-delimited field `want` of a message; skips the rest. */
+static int each_message(Decoder *d, Slice in, uint32_t want, MessageFn fn) {
     Reader r = reader(in);
-    Slice scope = {(const uint8_t *)"", 0}, s;
-    int has_scope = 0;
-    while (r.p < r.end) { /* first pass: the scope may come after its spans */
+    while (r.p < r.end) {
         uint32_t field, wire;
+        Slice s;
         TRY(read_tag(&r, &field, &wire));
-        if (field == 1) {
+        if (field == want) {
             EXPECT_WIRE(wire, 2);
-            if (has_scope++) return FALLBACK;
-            TRY(read_len(&r, &scope));
-        } else if (field == 3) {
-            EXPECT_WIRE(wire, 2);
-            TRY(read_string(&r, &s)); /* schema_url: unused, but upb checks its UTF-8 */
+            TRY(read_len(&r, &s));
+            TRY(fn(d, s));
         } else {
             TRY(skip_field(&r, wire));
         }
     }
+    return OK;
+}
+
+/* ResourceSpans and ScopeSpans share a shape: field 1 is their resource or scope (it may come
+ * after the spans, so this is a pass of its own), field 3 a schema URL (unused, but upb checks
+ * its UTF-8). */
+static int read_header(Slice in, Slice *header) {
+    Reader r = reader(in);
+    Slice url;
+    int seen = 0;
+    *header = (Slice){(const uint8_t *)"", 0};
+    while (r.p < r.end) {
+        uint32_t field, wire;
+        TRY(read_tag(&r, &field, &wire));
+        if (field == 1) {
+            EXPECT_WIRE(wire, 2);
+            if (seen++) return FALLBACK; /* protobuf merges a repeated message field */
+            TRY(read_len(&r, header));
+        } else if (field == 3) {
+            EXPECT_WIRE(wire, 2);
+            TRY(read_string(&r, &url));
+        } else {
+            TRY(skip_field(&r, wire));
+        }
+    }
+    return OK;
+}
+
+static int decode_scope_spans(Decoder *d, Slice in) {
+    Slice scope, s;
+    TRY(read_header(in, &scope));
     d->scope_name = d->scope_version = (Slice){(const uint8_t *)"", 0};
     d->scope_dropped = 0;
     d->attrs2.n = 0;
-    r = reader(scope);
+    Reader r = reader(scope);
     while (r.p < r.end) {
         uint32_t field, wire;
         TRY(read_tag(&r, &field, &wire));
@@ -1156,19 +1187,7 @@ static int decode_scope_spans(Decoder *d, Slice in) {
     TRY(kvlist_check_unique(&d->attrs2));
     d->scope_json.len = 0;
     TRY(json_kvs(&d->scope_json, &d->attrs2, 1));
-    r = reader(in);
-    while (r.p < r.end) {
-        uint32_t field, wire;
-        TRY(read_tag(&r, &field, &wire));
-        if (field == 2) {
-            EXPECT_WIRE(wire, 2);
-            TRY(read_len(&r, &s));
-            TRY(decode_span(d, s));
-        } else {
-            TRY(skip_field(&r, wire));
-        }
-    }
-    return OK;
+    return each_message(d, in, 2, decode_span);
 }
 
 static int decode_resource(Decoder *d, Slice resource) {
@@ -1201,55 +1220,13 @@ static int decode_resource(Decoder *d, Slice resource) {
 }
 
 static int decode_resource_spans(Decoder *d, Slice in) {
-    Reader r = reader(in);
-    Slice resource = {(const uint8_t *)"", 0}, s;
-    int has_resource = 0;
-    while (r.p < r.end) {
-        uint32_t field, wire;
-        TRY(read_tag(&r, &field, &wire));
-        if (field == 1) {
-            EXPECT_WIRE(wire, 2);
-            if (has_resource++) return FALLBACK;
-            TRY(read_len(&r, &resource));
-        } else if (field == 3) {
-            EXPECT_WIRE(wire, 2);
-            TRY(read_string(&r, &s));
-        } else {
-            TRY(skip_field(&r, wire));
-        }
-    }
+    Slice resource;
+    TRY(read_header(in, &resource));
     TRY(decode_resource(d, resource));
-    r = reader(in);
-    while (r.p < r.end) {
-        uint32_t field, wire;
-        TRY(read_tag(&r, &field, &wire));
-        if (field == 2) {
-            EXPECT_WIRE(wire, 2);
-            TRY(read_len(&r, &s));
-            TRY(decode_scope_spans(d, s));
-        } else {
-            TRY(skip_field(&r, wire));
-        }
-    }
-    return OK;
+    return each_message(d, in, 2, decode_scope_spans);
 }
 
-static int decode_request(Decoder *d, Slice in) {
-    Reader r = reader(in);
-    while (r.p < r.end) {
-        uint32_t field, wire;
-        Slice s;
-        TRY(read_tag(&r, &field, &wire));
-        if (field == 1) {
-            EXPECT_WIRE(wire, 2);
-            TRY(read_len(&r, &s));
-            TRY(decode_resource_spans(d, s));
-        } else {
-            TRY(skip_field(&r, wire));
-        }
-    }
-    return OK;
-}
+static int decode_request(Decoder *d, Slice in) { return each_message(d, in, 1, decode_resource_spans); }
 
 static int decoder_init(Decoder *d) {
     memset(d, 0, sizeof *d);
