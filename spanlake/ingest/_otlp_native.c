@@ -9,8 +9,8 @@
  * this file does not reproduce exactly (malformed bytes, invalid UTF-8, spans to reject, duplicate
  * attribute keys, fields set twice that protobuf would merge, enum values out of range, deep
  * nesting, more than 64 events or links on a span, non-ASCII text that Python would case-fold or
- * strip) makes decode() return None, and
- * the caller runs the Python decoder, which raises or rejects with its own messages.
+ * strip) makes decode() return None, and the caller runs the Python decoder, which raises or
+ * rejects with its own messages.
  * tests/test_native_decoder.py checks that both give the same table.
  *
  * Every read is bounds-checked against the input; the input is never written.
