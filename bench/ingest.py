@@ -69,6 +69,15 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine, from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -122,6 +131,7 @@ def run_client(target: str, pool_file: Path, *, concurrency: int, warmup: float,
         raise RuntimeError(f"load client failed to start ({client.returncode})")
     peak_rss_kb = 0
     cpu_start = cpu_end = 0.0
+    ticks_start = ticks_end = (0, 0)
     window_start = time.monotonic() + warmup
     family: list[int] = []
     while client.poll() is None:
@@ -131,10 +141,12 @@ def run_client(target: str, pool_file: Path, *, concurrency: int, warmup: float,
             now = time.monotonic()
             if not cpu_start and now >= window_start:
                 cpu_start, cpu_t0 = _cpu_seconds(family), now
+                ticks_start = _cpu_ticks()
                 if on_window is not None:
                     on_window()
             if cpu_start and now <= window_start + seconds:
                 cpu_end, cpu_t1 = _cpu_seconds(family), now
+                ticks_end = _cpu_ticks()
         time.sleep(0.5)
     out, _ = client.communicate()
     if client.returncode:
@@ -144,6 +156,10 @@ def run_client(target: str, pool_file: Path, *, concurrency: int, warmup: float,
         result["server_peak_rss_sampled_mb"] = round(peak_rss_kb / 1024, 1)
         result["server_vmhwm_mb"] = round(sum(_status_kb(p, "VmHWM") for p in _family(watch_pid)) / 1024, 1)
         result["server_processes"] = len(family)
+        if cpu_start and ticks_end[1] > ticks_start[1]:
+            # Time the hypervisor gave this VM's cores to others: when it is high, every rate in
+            # the run is low, and only ratios measured in the same minutes compare.
+            result["steal_pct"] = round(100 * (ticks_end[0] - ticks_start[0]) / (ticks_end[1] - ticks_start[1]), 1)
         if cpu_start and cpu_end > cpu_start:
             result["server_cores_used"] = round((cpu_end - cpu_start) / (cpu_t1 - cpu_t0), 2)
             if result["spans_per_s"]:
@@ -293,12 +309,13 @@ def _report(results: dict) -> None:
     if drop:
         print(f"   parse-and-drop : {drop['spans_per_s']:>10,.0f} spans/s  p50 {drop['latency_ms']['p50']} ms, "
               f"server {drop.get('server_cores_used', '?')} cores = {drop.get('server_cpu_us_per_span', '?')} us/span, "
-              f"client cpu {drop['client_cpu_s']} s")
+              f"client cpu {drop['client_cpu_s']} s, steal {drop.get('steal_pct', '?')}%")
     if lake:
         print(f"   spanlake serve : {lake['spans_per_s']:>10,.0f} spans/s  p50 {lake['latency_ms']['p50']} ms "
               f"p99 {lake['latency_ms']['p99']} ms, server {lake.get('server_cores_used', '?')} cores = "
               f"{lake.get('server_cpu_us_per_span', '?')} us/span, "
-              f"{lake.get('spans_per_commit', '?')} spans/commit, commit {lake.get('commit_ms_avg', '?')} ms avg")
+              f"{lake.get('spans_per_commit', '?')} spans/commit, commit {lake.get('commit_ms_avg', '?')} ms avg, "
+              f"steal {lake.get('steal_pct', '?')}%")
         print(f"   on disk        : {lake['bytes_per_span']} bytes/span of file, {lake['used_bytes_per_span']} in used blocks "
               f"({lake['free_blocks']} free blocks) ({lake['stored_spans']:,} spans, "
               f"{lake['files']})")
