@@ -235,3 +235,17 @@ def test_mutated_bytes_never_crash_and_never_disagree() -> None:
                 mutated[position:position] = rng.randbytes(rng.randint(1, 4))
         answered += check_same(bytes(mutated))
     assert answered > 100  # most single-byte edits inside text leave a valid request
+
+
+def test_spanlake_python_decoder_turns_the_fast_path_off() -> None:
+    """The operator's switch (README, Operations): set at start, read once at import."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "from spanlake.ingest import decode; print(decode._USE_NATIVE)"
+    env = {**os.environ, "SPANLAKE_PYTHON_DECODER": "1"}
+    off = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    env["SPANLAKE_PYTHON_DECODER"] = "0"
+    on = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
