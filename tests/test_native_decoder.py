@@ -185,14 +185,22 @@ def one_span_request(**fields: Any) -> ExportTraceServiceRequest:
         one_span_request(span_id=bytes(8)),
         one_span_request(kind=9),  # out-of-range enum
         one_span_request(attributes=[KeyValue(key="a", value=AnyValue(int_value=1))] * 2),  # duplicate key
+        one_span_request(  # a duplicate in a list long enough for the hash check
+            attributes=[KeyValue(key=f"k{i % 39}", value=AnyValue(int_value=i)) for i in range(40)]
+        ),
         one_span_request(start_time_unix_nano=2**63),
     ],
-    ids=["short-trace-id", "zero-span-id", "kind-9", "duplicate-key", "time-beyond-int64"],
+    ids=["short-trace-id", "zero-span-id", "kind-9", "duplicate-key", "duplicate-in-40", "time-beyond-int64"],
 )
 def test_what_it_does_not_reproduce_goes_to_the_reference(request_: ExportTraceServiceRequest) -> None:
     body = request_.SerializeToString()
     assert native.decode_table(body) is None
     assert decode_protobuf(body) == decode_protobuf_python(body)
+
+
+def test_long_attribute_lists_take_the_fast_path() -> None:
+    keys = [KeyValue(key=f"attribute.{i}", value=AnyValue(int_value=i)) for i in range(300)]
+    assert check_same(one_span_request(attributes=keys).SerializeToString())
 
 
 def test_fields_in_any_order_and_unknown_fields() -> None:

@@ -309,17 +309,38 @@ static int kvlist_push(KVList *l, Slice in) {
     return OK;
 }
 
+static uint64_t key_hash(Slice key) { /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < key.n; i++) h = (h ^ key.p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int compare_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Python builds a dict: the last duplicate wins but keeps the first one's place. Rare enough to
- * leave to Python. */
+ * leave to Python. Short lists compare pairwise; long ones sort key hashes, so a hostile request
+ * of many wide spans costs n log n, not n^2 (an equal hash, even without equal keys, only sends
+ * the request to Python). */
 static int kvlist_check_unique(const KVList *l) {
     if (l->n > MAX_KEYS) return FALLBACK;
-    for (size_t i = 1; i < l->n; i++) {
-        const Slice a = l->items[i].key;
-        for (size_t j = 0; j < i; j++) {
-            const Slice b = l->items[j].key;
-            if (a.n == b.n && memcmp(a.p, b.p, a.n) == 0) return FALLBACK;
+    if (l->n <= 16) {
+        for (size_t i = 1; i < l->n; i++) {
+            const Slice a = l->items[i].key;
+            for (size_t j = 0; j < i; j++) {
+                const Slice b = l->items[j].key;
+                if (a.n == b.n && memcmp(a.p, b.p, a.n) == 0) return FALLBACK;
+            }
         }
+        return OK;
     }
+    uint64_t hashes[MAX_KEYS];
+    for (size_t i = 0; i < l->n; i++) hashes[i] = key_hash(l->items[i].key);
+    qsort(hashes, l->n, sizeof hashes[0], compare_u64);
+    for (size_t i = 1; i < l->n; i++)
+        if (hashes[i] == hashes[i - 1]) return FALLBACK;
     return OK;
 }
 
