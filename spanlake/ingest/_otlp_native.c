@@ -623,14 +623,18 @@ static int col_f64(Column *c, double v) {
     return col_set_valid(c, 1);
 }
 
-static int col_hex(Column *c, Slice s) {
-    TRY(buf_grow(&c->data, s.n * 2));
-    uint8_t *o = c->data.p + c->data.len;
+/* Lowercase hex of the bytes, as Python's bytes.hex(). */
+static int put_hex(Buf *b, Slice s) {
+    TRY(buf_grow(b, s.n * 2));
     for (size_t i = 0; i < s.n; i++) {
-        *o++ = (uint8_t)HEX[s.p[i] >> 4];
-        *o++ = (uint8_t)HEX[s.p[i] & 15];
+        b->p[b->len++] = (uint8_t)HEX[s.p[i] >> 4];
+        b->p[b->len++] = (uint8_t)HEX[s.p[i] & 15];
     }
-    c->data.len += s.n * 2;
+    return OK;
+}
+
+static int col_hex(Column *c, Slice s) {
+    TRY(put_hex(&c->data, s));
     return col_str_end(c);
 }
 
@@ -874,13 +878,18 @@ static int col_io(Column *c, const KVList *attrs, const Keys *value_keys, const 
 
 static int col_opt_int(Column *c, int ok, int64_t v) { return ok ? col_i64(c, v) : col_null(c); }
 
+/* _first_text for a column of its own: the value, or a null row. */
+static int col_first_text_or_null(Column *c, const KVList *attrs, const Keys *keys, int *found) {
+    TRY(col_first_text(c, attrs, keys, found));
+    return *found ? OK : col_null(c);
+}
+
 static int map_llm_fields(Column *cols, const KVList *attrs, Buf *tmp) {
     int has_model, ok_in, ok_out, ok_total, found;
     int64_t in_tok = 0, out_tok = 0, total = 0;
     /* model first: span_type depends on it, but span_type's column comes first: write model to
      * its column now (columns are independent), then span_type. */
-    TRY(col_first_text(&cols[C_MODEL], attrs, &MODEL_KEYS, &has_model));
-    if (!has_model) TRY(col_null(&cols[C_MODEL]));
+    TRY(col_first_text_or_null(&cols[C_MODEL], attrs, &MODEL_KEYS, &has_model));
     TRY(first_int(attrs, &INPUT_TOKEN_KEYS, &in_tok, &ok_in));
     TRY(first_int(attrs, &OUTPUT_TOKEN_KEYS, &out_tok, &ok_out));
     TRY(first_int(attrs, &TOTAL_TOKEN_KEYS, &total, &ok_total));
@@ -894,10 +903,8 @@ static int map_llm_fields(Column *cols, const KVList *attrs, Buf *tmp) {
     TRY(col_opt_int(&cols[C_INPUT_TOKENS], ok_in, in_tok));
     TRY(col_opt_int(&cols[C_OUTPUT_TOKENS], ok_out, out_tok));
     TRY(col_opt_int(&cols[C_TOTAL_TOKENS], ok_total, total));
-    TRY(col_first_text(&cols[C_SESSION_ID], attrs, &SESSION_KEYS, &found));
-    if (!found) TRY(col_null(&cols[C_SESSION_ID]));
-    TRY(col_first_text(&cols[C_USER_ID], attrs, &USER_KEYS, &found));
-    if (!found) TRY(col_null(&cols[C_USER_ID]));
+    TRY(col_first_text_or_null(&cols[C_SESSION_ID], attrs, &SESSION_KEYS, &found));
+    TRY(col_first_text_or_null(&cols[C_USER_ID], attrs, &USER_KEYS, &found));
     return OK;
 }
 
@@ -949,14 +956,9 @@ static int write_event(Decoder *d, Buf *b, Slice in) {
 }
 
 static int write_hex_json(Buf *b, Slice s) {
-    TRY(buf_grow(b, s.n * 2 + 2));
-    b->p[b->len++] = '"';
-    for (size_t i = 0; i < s.n; i++) {
-        b->p[b->len++] = (uint8_t)HEX[s.p[i] >> 4];
-        b->p[b->len++] = (uint8_t)HEX[s.p[i] & 15];
-    }
-    b->p[b->len++] = '"';
-    return OK;
+    TRY(buf_ch(b, '"'));
+    TRY(put_hex(b, s));
+    return buf_ch(b, '"');
 }
 
 static int write_link(Decoder *d, Buf *b, Slice in) {
@@ -996,6 +998,19 @@ static int write_link(Decoder *d, Buf *b, Slice in) {
         TRY(json_uint(b, dropped));
     }
     return buf_ch(b, '}');
+}
+
+typedef int (*ItemWriter)(Decoder *d, Buf *b, Slice item);
+
+/* A JSON array of the items (events or links) as one row of the column. */
+static int col_json_list(Decoder *d, Column *c, const Slice *items, size_t n, ItemWriter write) {
+    TRY(buf_ch(&c->data, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i) TRY(buf_ch(&c->data, ','));
+        TRY(write(d, &c->data, items[i]));
+    }
+    TRY(buf_ch(&c->data, ']'));
+    return col_str_end(c);
 }
 
 static int is_zero(Slice s) {
@@ -1103,24 +1118,11 @@ static int decode_span(Decoder *d, Slice in) {
     TRY(col_str_end(&cols[C_ATTRIBUTES]));
     TRY(col_str(&cols[C_RESOURCE_ATTRIBUTES], d->resource_json.p, d->resource_json.len));
     TRY(col_str(&cols[C_SCOPE_ATTRIBUTES], d->scope_json.p, d->scope_json.len));
-    Buf *b = &cols[C_EVENTS].data;
-    TRY(buf_ch(b, '['));
-    for (size_t i = 0; i < n_events; i++) {
-        if (i) TRY(buf_ch(b, ','));
-        TRY(write_event(d, b, events[i]));
-    }
-    TRY(buf_ch(b, ']'));
-    TRY(col_str_end(&cols[C_EVENTS]));
-    b = &cols[C_LINKS].data;
-    TRY(buf_ch(b, '['));
-    for (size_t i = 0; i < n_links; i++) {
-        if (i) TRY(buf_ch(b, ','));
-        TRY(write_link(d, b, links[i]));
-    }
-    TRY(buf_ch(b, ']'));
-    TRY(col_str_end(&cols[C_LINKS]));
+    TRY(col_json_list(d, &cols[C_EVENTS], events, n_events, write_event));
+    TRY(col_json_list(d, &cols[C_LINKS], links, n_links, write_link));
     TRY(col_i64(&cols[C_FLAGS], flags));
     /* dropped_counts: resource, scope, then the span's own, each only when non-zero */
+    Buf *b;
     const char *names[5] = {"resource_attributes", "scope_attributes", "attributes", "events", "links"};
     uint32_t counts[5] = {d->resource_dropped, d->scope_dropped, dropped_attrs, dropped_events, dropped_links};
     int any = 0;
