@@ -7,7 +7,11 @@ its table must equal the reference's exactly, and whatever the bytes it must not
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +41,14 @@ def test_columns_follow_the_schema() -> None:
     from spanlake.store.schema import SPAN_SCHEMA
 
     assert tuple(_otlp_native.COLUMNS) == tuple(SPAN_SCHEMA.names)
+
+
+def bench_load() -> Any:
+    """bench/otlp_load.py: the LLM-agent requests the ingest benchmark sends."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import otlp_load
+
+    return otlp_load
 
 
 def check_same(body: bytes) -> bool:
@@ -155,13 +167,7 @@ def _has_non_ascii_kind_or_token(request: ExportTraceServiceRequest) -> bool:
 
 
 def test_the_bench_load_takes_the_fast_path() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    import otlp_load
-
-    for template in otlp_load.build_pool(8, seed=5):
+    for template in bench_load().build_pool(8, seed=5):
         assert check_same(template.render_now())
 
 
@@ -221,13 +227,7 @@ def test_fields_in_any_order_and_unknown_fields() -> None:
 
 def test_mutated_bytes_never_crash_and_never_disagree() -> None:
     """Random byte edits of a realistic request: the fast path may decline, never diverge."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    import otlp_load
-
-    body = otlp_load.build_pool(1, seed=9)[0].render_now()
+    body = bench_load().build_pool(1, seed=9)[0].render_now()
     rng = random.Random(77)
     answered = 0
     for _ in range(3000):
@@ -247,10 +247,6 @@ def test_mutated_bytes_never_crash_and_never_disagree() -> None:
 
 def test_spanlake_python_decoder_turns_the_fast_path_off() -> None:
     """The operator's switch (README, Operations): set at start, read once at import."""
-    import os
-    import subprocess
-    import sys
-
     probe = "from spanlake.ingest import decode; print(decode._USE_NATIVE)"
     env = {**os.environ, "SPANLAKE_PYTHON_DECODER": "1"}
     off = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
