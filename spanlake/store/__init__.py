@@ -46,6 +46,20 @@ def needs_reopen(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.FatalException) or any(marker in text for marker in _INVALIDATED)
 
 
+def _finish_result(cur: duckdb.DuckDBPyConnection) -> None:
+    """End the read transaction of a result the caller did not read to its end (fetchone).
+
+    An autocommit read stays open until its result is exhausted, and a thread's cursor may then
+    sit idle for minutes. While any transaction older than an UPDATE or DELETE is open, DuckDB
+    skips automatic checkpoints and refuses CHECKPOINT, so the WAL grows without bound
+    (tests/test_vacuum.py). Reads here return at most a few rows beyond what was fetched.
+    """
+    try:
+        cur.fetchall()
+    except duckdb.InvalidInputException:
+        pass  # no open result
+
+
 class Store:
     """Owns the database connection; every other package reaches SQL through it."""
 
@@ -69,10 +83,12 @@ class Store:
         # other writers, so every incoming span is looked up there.
         self.recent_span_keys: RecentSpanKeys | None = None
         if not config.is_lake and not config.read_only:
-            newest = conn.execute("SELECT epoch_ns(max(start_time)) FROM spans").fetchone()[0]
+            # fetchall, not fetchone: a result left unfinished keeps its read transaction open (see
+            # _finish_result), and this connection runs nothing else until close.
+            newest = conn.execute("SELECT epoch_ns(max(start_time)) FROM spans").fetchall()[0][0]
             named = conn.execute(
                 "SELECT epoch_us(max(created_at)) FROM dataset_items WHERE source_span_id IS NOT NULL"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             self.recent_span_keys = RecentSpanKeys(newest, item_sources_until_us=named)
 
     @classmethod
@@ -147,11 +163,14 @@ class Store:
         with self._reading():
             if self._broken:
                 raise duckdb.IOException("the store is recovering from a storage error; retry shortly")
+            cur = self._cursor()
             try:
-                return fn(self._cursor(), *args)
+                return fn(cur, *args)
             except duckdb.Error as exc:
                 self._note_failure(exc)
                 raise
+            finally:
+                _finish_result(cur)
 
     def write_sync(self, fn: Callable[..., T], *args: Any, attempts: int = MAX_ATTEMPTS) -> T:
         """Run fn(cursor, *args) in one transaction on the calling thread.
