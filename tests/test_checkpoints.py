@@ -1,12 +1,69 @@
-"""Checkpoints on the embedded store keep happening once rows were updated."""
+"""Checkpoints on the embedded store: they keep happening once rows were updated, and vacuum is
+off for ingest while deleted rows still give their space back (store/vacuum.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from spanlake.store import Store
 from spanlake.store.connection import StoreConfig
 from spanlake.store.scores import upsert_scores
+from spanlake.store.vacuum import checkpoint
+
+SCORES = 200_000  # two of DuckDB's 122,880-row row groups, so there is something to merge
+
+
+def used_bytes(store: Store) -> int:
+    return store.read_sync(lambda cur: cur.execute(
+        "SELECT used_blocks * block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchall()[0][0])
+
+
+def plain_checkpoint(cur) -> None:
+    cur.execute("CHECKPOINT")
+
+
+def vacuum_tasks(store: Store) -> int:
+    return store.read_sync(lambda cur: cur.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0])
+
+
+def test_replaced_scores_give_space_back_even_after_an_automatic_checkpoint(tmp_path):
+    store = Store.open(StoreConfig(data_dir=tmp_path))
+    try:
+        assert vacuum_tasks(store) == 0  # what every ingest commit's automatic checkpoint runs with
+        store.write_sync(lambda cur: cur.execute(
+            "INSERT INTO scores SELECT uuid()::VARCHAR, printf('%032x', i), NULL, 'quality', 1.0, NULL, 'numeric', "
+            "'api', NULL, repeat('first verdict ', 20) || i::VARCHAR, NULL, NULL, NULL, NULL, now()::TIMESTAMP "
+            f"FROM range({SCORES}) r(i)"
+        ))
+        asyncio.run(store.maintain(plain_checkpoint))
+        before = used_bytes(store)
+
+        # Re-score every other trace: half the old rows are deleted, scattered over both row groups.
+        now = dt.datetime(2026, 12, 6)
+        again = [
+            {"id": f"new-{i}", "trace_id": f"{i:032x}", "name": "quality", "value": 0.0, "data_type": "numeric",
+             "source": "api", "explanation": "second verdict " * 20 + str(i), "created_at": now}
+            for i in range(0, SCORES, 2)
+        ]
+        assert store.write_sync(upsert_scores, again) == len(again)
+        # DuckDB refuses to CHECKPOINT after an UPDATE (the score write's lock row) until another
+        # statement has run; in a server, readers do that all the time.
+        assert vacuum_tasks(store) > 0  # the delete asked for it
+        # An automatic checkpoint (any ingest commit past the WAL threshold) may come before ours.
+        asyncio.run(store.maintain(plain_checkpoint))
+        assert vacuum_tasks(store) > 0  # and it stays on until a checkpoint of ours has run
+        asyncio.run(store.maintain(checkpoint))  # what the maintenance component runs
+        after = used_bytes(store)
+
+        live = store.read_sync(lambda cur: cur.execute("SELECT count(*) FROM scores").fetchall()[0][0])
+        assert live == SCORES
+        # Without vacuum the deleted half stays in the file: ~1.5x the space for the same rows.
+        assert after < before * 1.2, (before, after)
+        assert vacuum_tasks(store) == 0  # ingest goes on without it
+    finally:
+        store.close()
 
 
 def test_automatic_checkpoints_go_on_after_an_update_and_an_unfinished_read(tmp_path):

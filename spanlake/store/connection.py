@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from spanlake.store import vacuum
 from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 
 LAKE_INSTALL_HINT = "pip install 'spanlake[lake]'"
@@ -187,7 +188,12 @@ def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
             raise StoreConfigError(f"no store at {path}: check --data or --store")
         return duckdb.connect(str(path), read_only=True, config=_base_settings(config))
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings = {**_base_settings(config), "checkpoint_threshold": EMBEDDED_CHECKPOINT_THRESHOLD}
+    settings = {
+        **_base_settings(config),
+        "checkpoint_threshold": EMBEDDED_CHECKPOINT_THRESHOLD,
+        # Vacuum only after deletes (store/vacuum.py): under ingest it rewrites spans for nothing.
+        "max_vacuum_tasks": str(vacuum.OFF),
+    }
     try:
         return duckdb.connect(str(path), config=settings)
     except duckdb.IOException as exc:

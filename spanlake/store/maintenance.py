@@ -36,7 +36,8 @@ import duckdb
 
 from spanlake.store import compaction, locks
 from spanlake.store.fence import WriteFence
-from spanlake.store.retention import ChunkResult, RetentionPolicy, checkpoint, delete_expired_chunk
+from spanlake.store.retention import ChunkResult, RetentionPolicy, delete_expired_chunk
+from spanlake.store.vacuum import checkpoint
 from spanlake.store.writer import utc_now
 
 if TYPE_CHECKING:

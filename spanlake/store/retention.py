@@ -18,6 +18,8 @@ from typing import Any
 
 import duckdb
 
+from spanlake.store import vacuum
+
 CHUNK = "_retention_chunk"
 
 
@@ -97,6 +99,7 @@ def delete_expired_chunk(
             [lo, hi],
         ).fetchone()[0]
         cur.execute(f"DELETE FROM trace_index WHERE start_time < ? AND {in_chunk}", [latest])
+        vacuum.after_delete(cur, traces)
         # Count before deleting: on DuckLake even a DELETE of nothing may register as a change to
         # the table and conflict with other replicas' writes to it.
         pending = _delete_if_any(cur, "capture_pending", in_chunk)
@@ -113,8 +116,3 @@ def _delete_if_any(cur: duckdb.DuckDBPyConnection, table: str, where: str) -> in
     if count:
         cur.execute(f"DELETE FROM {table} WHERE {where}")
     return int(count)
-
-
-def checkpoint(cur: duckdb.DuckDBPyConnection) -> None:
-    """Embedded store: write the WAL into the file and reuse the space deleted rows left."""
-    cur.execute("CHECKPOINT")

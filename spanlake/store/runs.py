@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from spanlake.store.dataset_items import visible
 from spanlake.store.locks import hold as hold_lock
+from spanlake.store import vacuum
 from spanlake.store.writer import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
@@ -344,11 +345,12 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
     try:
         # A constant run_id lets zone maps skip the row groups of other runs' and traces' scores.
         for run_id in run_ids:
-            cur.execute(
+            replaced = cur.execute(
                 "DELETE FROM scores USING _run_scores_in n WHERE scores.run_id = ? "
                 "AND scores.run_result_id = n.run_result_id AND scores.name = n.name",
                 [run_id],
-            )
+            ).fetchone()[0]
+            vacuum.after_delete(cur, replaced)
         cur.execute(
             "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
             "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM _run_scores_in"

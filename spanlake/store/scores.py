@@ -20,6 +20,7 @@ import pyarrow as pa
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.relations import rows_relation
+from spanlake.store import vacuum
 from spanlake.store.schema import trace_key
 
 SCORE_SCHEMA = pa.schema(
@@ -112,13 +113,14 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
         [{k: r.get(k) for k in SCORE_SCHEMA.names} for r in latest.values()], schema=SCORE_SCHEMA
     )
     with rows_relation(cur, "_scores_in", table) as (rel, params):
-        cur.execute(
+        replaced = cur.execute(
             f"DELETE FROM scores USING {rel} n WHERE scores.trace_id = n.trace_id AND scores.name = n.name "
             "AND scores.span_id IS NOT DISTINCT FROM n.span_id AND scores.source = n.source "
             "AND scores.scorer IS NOT DISTINCT FROM n.scorer "
             "AND scores.run_result_id IS NOT DISTINCT FROM n.run_result_id",  # run scores keep their own identity
             params,
-        )
+        ).fetchone()[0]
+        vacuum.after_delete(cur, replaced)
         cur.execute(
             "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
             f"explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM {rel}",
