@@ -1,17 +1,21 @@
-"""When DuckDB may vacuum at a checkpoint: only after rows were deleted (embedded store).
+"""When DuckDB may vacuum at a checkpoint: only after rows were deleted, one merge at a time.
 
 A checkpoint's vacuum merges row groups to give back the space of deleted rows. Under
 append-only ingest there is nothing to give back, yet it still merges the partly filled row
-groups each checkpoint leaves, rewriting the same spans again and again. Measured with
-`python bench/store_floor.py` (800-span commits, automatic checkpoints every 256 MB of WAL):
-vacuum costs about a quarter of DuckDB's CPU per span and doubles the longest commit stall.
+groups each checkpoint leaves, rewriting the same spans again and again: measured with
+`python bench/store_floor.py` (1,600-span commits, automatic checkpoints every 256 MB of WAL),
+vacuum cost about a tenth to a quarter of DuckDB's CPU per span and most of the longest stall.
 
-So the store opens with vacuum off; a write that deletes rows turns it on; and our own
-checkpoint, once it has succeeded with vacuum on, turns it off again. "On until one of our
-checkpoints succeeded", not "on for our checkpoint": DuckDB vacuums a row group only at the
-first checkpoint after rows were deleted from it, and an automatic checkpoint may come first.
-Row groups whose rows are all deleted are dropped with vacuum off too (retention's oldest-first
-deletes mostly do that).
+So the store opens with vacuum off, and a write that deletes rows turns it on until one of our
+checkpoints has succeeded. "Until", not "for our checkpoint": DuckDB vacuums a row group only
+at the first checkpoint after rows were deleted from it, and an automatic one may come first.
+Our checkpoint never turns vacuum on by itself: after minutes without it, a vacuum would merge
+every partly filled row group since (a 9 s commit stall and +1.5 GB in `bench/soak.py`).
+
+One merge task, not DuckDB's default 100: retention deletes the oldest traces, and 100 tasks
+cascaded the merge through every later row group, rewriting the table (6.0 s and +0.9 GB of
+RSS after deleting the oldest 100k of 700k spans, against 0.5 s for one task, which gave back
+nearly the same space). Row groups whose rows are all deleted are dropped with vacuum off too.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import duckdb
 
 OFF = 0
-ON = 100  # DuckDB's own default
+ON = 1
 
 
 def after_delete(cur: duckdb.DuckDBPyConnection, deleted: int) -> None:
@@ -29,8 +33,7 @@ def after_delete(cur: duckdb.DuckDBPyConnection, deleted: int) -> None:
 
 
 def checkpoint(cur: duckdb.DuckDBPyConnection) -> None:
-    """Write the WAL into the file and reclaim what deleted rows left; then vacuum is off again."""
-    cur.execute(f"SET max_vacuum_tasks = {ON}")
+    """Write the WAL into the file (vacuuming if a delete asked for it); then vacuum is off."""
     cur.execute("CHECKPOINT")
     # Only after success: a failed checkpoint leaves deletes that the next one must vacuum.
     cur.execute(f"SET max_vacuum_tasks = {OFF}")
