@@ -56,8 +56,8 @@ def _finish_result(cur: duckdb.DuckDBPyConnection) -> None:
     """
     try:
         cur.fetchall()
-    except duckdb.InvalidInputException:
-        pass  # no open result
+    except duckdb.Error:
+        pass  # no open result, or a failed statement whose own error is already on its way up
 
 
 class Store:
