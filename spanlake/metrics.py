@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -31,9 +33,18 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("spanlake_queue_depth_spans", "Spans waiting in the write queue", registry=r)
+        self.wal_bytes = Gauge(
+            "spanlake_store_wal_bytes",
+            "Size of the embedded store's write-ahead log; it should fall back at every checkpoint",
+            registry=r,
+        )
 
     def watch_queue_depth(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
+
+    def watch_wal(self, wal: Path) -> None:
+        """A WAL that only grows means checkpoints stopped (a transaction left open, say)."""
+        self.wal_bytes.set_function(lambda: _file_size(wal))
 
     def on_commit(self, seconds: float, result: AppendResult) -> None:
         self.commit_seconds.observe(seconds)
@@ -42,3 +53,10 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _file_size(path: Path) -> float:
+    try:
+        return float(os.stat(path).st_size)
+    except FileNotFoundError:
+        return 0.0  # no WAL: everything is in the database file

@@ -26,6 +26,7 @@ from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.metrics import Metrics
 from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig
+from spanlake.store.connection import embedded_file
 
 log = logging.getLogger("spanlake")
 
@@ -58,6 +59,9 @@ class Services:
         store = await asyncio.to_thread(Store.open, store_config)
         queue = WriteQueue(store, QueueConfig(max_pending_spans=settings.queue_max_spans), on_commit=metrics.on_commit)
         metrics.watch_queue_depth(lambda: queue.depth_spans)
+        if not store_config.is_lake:
+            database = embedded_file(store_config)
+            metrics.watch_wal(database.with_name(database.name + ".wal"))
         queue.start()
         receiver = Receiver(
             queue,

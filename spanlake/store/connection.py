@@ -176,13 +176,18 @@ def default_threads() -> int:
     return max(1, cores - 1)
 
 
+def embedded_file(config: StoreConfig) -> Path:
+    """The embedded store's database file (`duckdb`: under the data dir; `duckdb:<file>`)."""
+    if config.url.startswith("duckdb:"):
+        return Path(config.url[len("duckdb:") :]).expanduser()
+    return config.duckdb_path
+
+
 def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     config.validate()
     if config.is_lake:
         return _open_lake(config)
-    path = config.duckdb_path
-    if config.url.startswith("duckdb:"):
-        path = Path(config.url[len("duckdb:") :]).expanduser()
+    path = embedded_file(config)
     if config.read_only:
         if not path.exists():
             raise StoreConfigError(f"no store at {path}: check --data or --store")
