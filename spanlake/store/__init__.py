@@ -52,7 +52,7 @@ def _finish_result(cur: duckdb.DuckDBPyConnection) -> None:
     An autocommit read stays open until its result is exhausted, and a thread's cursor may then
     sit idle for minutes. While any transaction older than an UPDATE or DELETE is open, DuckDB
     skips automatic checkpoints and refuses CHECKPOINT, so the WAL grows without bound
-    (tests/test_vacuum.py). Reads here return at most a few rows beyond what was fetched.
+    (tests/test_checkpoints.py). Reads here return at most a few rows beyond what was fetched.
     """
     try:
         cur.fetchall()

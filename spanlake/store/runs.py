@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from spanlake.store import vacuum
 from spanlake.store.dataset_items import visible
 from spanlake.store.locks import hold as hold_lock
-from spanlake.store import vacuum
 from spanlake.store.writer import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"

@@ -18,9 +18,9 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.query.span_rows import iso_from_datetime
+from spanlake.store import vacuum
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.relations import rows_relation
-from spanlake.store import vacuum
 from spanlake.store.schema import trace_key
 
 SCORE_SCHEMA = pa.schema(
