@@ -26,7 +26,7 @@ from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.metrics import Metrics
 from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig
-from spanlake.store.connection import embedded_file
+from spanlake.store.connection import embedded_wal_file
 
 log = logging.getLogger("spanlake")
 
@@ -60,8 +60,7 @@ class Services:
         queue = WriteQueue(store, QueueConfig(max_pending_spans=settings.queue_max_spans), on_commit=metrics.on_commit)
         metrics.watch_queue_depth(lambda: queue.depth_spans)
         if not store_config.is_lake:
-            database = embedded_file(store_config)
-            metrics.watch_wal(database.with_name(database.name + ".wal"))
+            metrics.watch_wal(embedded_wal_file(store_config))
         queue.start()
         receiver = Receiver(
             queue,

@@ -183,6 +183,12 @@ def embedded_file(config: StoreConfig) -> Path:
     return config.duckdb_path
 
 
+def embedded_wal_file(config: StoreConfig) -> Path:
+    """Where DuckDB keeps the embedded store's write-ahead log: beside the file, `.wal` added."""
+    database = embedded_file(config)
+    return database.with_name(database.name + ".wal")
+
+
 def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     config.validate()
     if config.is_lake:
