@@ -27,6 +27,7 @@ from spanlake.metrics import Metrics
 from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig
 from spanlake.store.connection import embedded_wal_file
+from spanlake.ui.sessions import Sessions
 
 log = logging.getLogger("spanlake")
 
@@ -41,6 +42,7 @@ class Services:
     receiver: Receiver
     metrics: Metrics
     keys: KeyChecker
+    ui_sessions: Sessions
     ready: bool = False
     stopping: bool = False
     # Started background components by module name (capture, scoring, ...); see components.py.
@@ -71,7 +73,8 @@ class Services:
                 decode_workers=settings.decode_workers,
             ),
         )
-        return cls(settings, store, queue, receiver, metrics, KeyChecker(settings.api_keys))
+        keys = KeyChecker(settings.api_keys)
+        return cls(settings, store, queue, receiver, metrics, keys, Sessions(keys))
 
     async def stop(self) -> None:
         """Commit what was accepted, then release everything, even after a partial start."""

@@ -31,3 +31,16 @@ def make_server(tmp_path: Path):
     for server in started:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
+
+
+# Browser UI tests: Chromium through Playwright, and one seeded server they share.
+from ui_browser import browser, open_page  # noqa: E402,F401
+from ui_seed import seed  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server with the UI seed traces (tests/ui_seed.py); `ui_server.seeded` names them by role."""
+    with ServerProcess(tmp_path_factory.mktemp("ui")) as server:
+        server.seeded = seed(server.http_url)
+        yield server

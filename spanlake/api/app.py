@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from spanlake.api import datasets, health, rules, runs, scores, traces
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
+from spanlake.ui import routes as ui_routes
+from spanlake.ui.guard import BrowserGuard
 
 if TYPE_CHECKING:
     from spanlake.server import Services
@@ -29,7 +31,7 @@ def openapi_document() -> dict:
     )
 
 
-def routes(services: "Services") -> list[Route]:
+def routes(services: "Services") -> list[BaseRoute]:
     return [
         Route("/v1/traces", OtlpHttpEndpoint(services.receiver, services.metrics).handle, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
@@ -37,6 +39,7 @@ def routes(services: "Services") -> list[Route]:
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint(openapi_document()), methods=["GET"]),
         *(route for module in DOMAIN_MODULES for route in module.routes()),
+        *ui_routes.routes(),
     ]
 
 
@@ -44,7 +47,13 @@ def build_app(services: "Services") -> Starlette:
     app = Starlette(
         routes=routes(services),
         middleware=[
-            Middleware(RequireApiKey, keys=services.keys, protect_metrics=services.settings.metrics_require_key)
+            Middleware(BrowserGuard),
+            Middleware(
+                RequireApiKey,
+                keys=services.keys,
+                sessions=services.ui_sessions,
+                protect_metrics=services.settings.metrics_require_key,
+            ),
         ],
         exception_handlers={
             ApiError: handle_api_error,

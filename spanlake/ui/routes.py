@@ -1,0 +1,20 @@
+"""Every page of the web UI in one list, plus the static files it ships with."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from spanlake.ui.pages import login, traces
+from spanlake.ui.templating import STATIC_DIR
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", traces.traces_page, methods=["GET"]),
+        Route("/traces", traces.traces_page, methods=["GET"]),
+        Route("/login", login.login_page, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

@@ -1,0 +1,92 @@
+"""Jinja2 for the pages: autoescaped always, with the few formatting filters the pages share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+# Values longer than this render cut, with a "Show all" control (prompts can be megabytes).
+LONG_VALUE_CHARS = 20_000
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    if ms < 1:
+        return f"{ms * 1000:.0f} µs"
+    if ms < 1000:
+        return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def when(iso: str | None) -> str:
+    """ISO time as `YYYY-MM-DD HH:MM:SS` UTC; the full value stays in the element's title."""
+    if not iso:
+        return "–"
+    try:
+        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def pretty_json(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def short_id(value: str | None, size: int = 8) -> str:
+    return (value or "")[:size]
+
+
+def make_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(duration=duration, when=when, number=number, pretty_json=pretty_json, short_id=short_id)
+    env.globals["LONG_VALUE_CHARS"] = LONG_VALUE_CHARS
+    return env
+
+
+ENVIRONMENT = make_environment()
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
+    """Render a page with what every page needs: CSRF token, session state, current path."""
+    services = request.app.state.services
+    page = {
+        "csrf_token": request.scope.get("state", {}).get("csrf_token", ""),
+        "keys_enabled": services.keys.enabled,
+        "path": request.url.path,
+        "request": request,
+    }
+    html = ENVIRONMENT.get_template(template).render({**page, **context})
+    return HTMLResponse(html, status_code=status_code)
