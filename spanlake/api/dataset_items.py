@@ -22,6 +22,7 @@ _KEY_TYPES = {
     "created_at": (int, str),
     "topic": (bool, str, int, str),
     "score": (bool, float, int, str),
+    "evaluation": (bool, float, int, str),
 }
 
 
@@ -34,14 +35,17 @@ def _sort(request: Request) -> tuple[str, str | None, bool]:
     order = request.query_params.get("order") or "asc"
     if order not in ("asc", "desc"):
         raise Invalid(f"order must be asc or desc, got {order!r}")
-    if raw in ("created_at", "topic"):
+    if raw == "timestamp":  # the UI's name for created_at
+        raw = "created_at"
+    if raw in ("created_at", "topic", "evaluation"):
         return raw, None, order == "desc"
     if raw.startswith("score:") and len(raw) > len("score:"):
         return "score", validate.text(raw[len("score:"):], "sort", max_len=200), order == "desc"
-    raise Invalid(f"sort must be created_at, topic or score:<name>, got {raw!r}")
+    raise Invalid(f"sort must be timestamp (or created_at), topic, evaluation or score:<name>, got {raw!r}")
 
 
-def _query(request: Request) -> tuple[ItemQuery, int | None, str]:
+def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
+    """The listing's query parameters (sort, order, filters, as_of, cursor, limit); the dataset page parses its URL with this too."""
     q = request.query_params
     sort, score_name, descending = _sort(request)
     signature = f"{q.get('sort') or 'created_at'}:{'desc' if descending else 'asc'}"
@@ -67,7 +71,7 @@ def _query(request: Request) -> tuple[ItemQuery, int | None, str]:
 
 @endpoint
 async def list_items(request: Request) -> Response:
-    query, at_us, signature = _query(request)
+    query, at_us, signature = item_query(request)
     _, rows, at_us, more = await store(request).read(queries.items_page, ref(request), query, at_us)
     next_cursor = encode_cursor({"at": at_us, "k": rows[-1]["_key"], "s": signature}) if more and rows else None
     return JSONResponse({"items": [item_json(r) for r in rows], "next_cursor": next_cursor})

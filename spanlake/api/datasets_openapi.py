@@ -78,7 +78,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "updated_at": {"type": "string", "format": "date-time", "description": "when this version opened"},
             "valid_from": {"type": "string", "format": "date-time"},
             "valid_to": {"type": ["string", "null"], "format": "date-time", "description": "when this version closed"},
-            "score": {"type": ["number", "null"], "description": "mean score, when sorted by sort=score:<name>"},
+            "score": {"type": ["number", "null"], "description": "mean score, when sorted by sort=score:<name> or sort=evaluation"},
+            "evaluation": {"type": ["number", "null"], "description": "mean of every numeric score on the item's source span (its trace when it has no span); null when unscored; in listings"},
         },
     },
     "NewDatasetItem": {
@@ -170,7 +171,7 @@ _ITEM_LIST_PARAMS = [
     query_param("tag", "Only items with this tag (repeat for all of several)"),
     query_param("source_trace_id", "Only items captured from this trace", {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}),
     query_param("source_span_id", "Only items captured from this span", {"type": "string", "pattern": "^[0-9a-fA-F]{16}$"}),
-    query_param("sort", "created_at (default), topic (empty last) or score:<name> (mean score of the source span; unscored last)"),
+    query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (mean of every score of the source span; unscored last) or score:<name> (mean score of that name; unscored last)"),
     query_param("order", "asc (default) or desc", {"type": "string", "enum": ["asc", "desc"]}),
     *LIST_PARAMS,
 ]

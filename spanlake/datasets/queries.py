@@ -51,7 +51,11 @@ def items_page(
         cur, dataset["id"], replace(query, as_of=from_us(at_us), limit=query.limit + 1)
     )
     more = len(rows) > query.limit
-    return dataset, rows[: query.limit], at_us, more
+    rows = rows[: query.limit]
+    scored = dataset_items.evaluations(cur, rows)
+    for row in rows:
+        row["evaluation"] = scored.get(row["id"])
+    return dataset, rows, at_us, more
 
 
 def versions_page(cur: duckdb.DuckDBPyConnection, ref: str, before_us: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:

@@ -38,6 +38,8 @@ def item_json(row: dict[str, Any]) -> dict[str, Any]:
     }
     if "score" in row:
         out["score"] = row["score"]
+    if "evaluation" in row:
+        out["evaluation"] = row["evaluation"]
     return out
 
 

@@ -56,7 +56,7 @@ class ItemQuery:
     tags: tuple[str, ...] = ()  # every tag must be present
     source_trace_id: str | None = None
     source_span_id: str | None = None
-    sort: str = "created_at"  # created_at | topic | score
+    sort: str = "created_at"  # created_at (alias timestamp) | topic | score (one name) | evaluation (all names)
     score_name: str | None = None
     descending: bool = False
     after: Sequence[Any] | None = None
@@ -149,7 +149,7 @@ def _sort_keys(q: ItemQuery) -> list[tuple[str, bool]]:
     created = [("epoch_us(i.created_at)", q.descending), ("i.id", q.descending)]
     if q.sort == "topic":  # items without a topic come last in either direction
         return [("(coalesce(i.topic, '') = '')", False), ("coalesce(i.topic, '')", q.descending), *created]
-    if q.sort == "score":  # unscored items come last in either direction
+    if q.sort in ("score", "evaluation"):  # unscored items come last in either direction
         return [("(sc.mean IS NULL)", False), ("coalesce(sc.mean, 0)", q.descending),
                 ("epoch_us(i.created_at)", False), ("i.id", False)]
     return created
@@ -167,19 +167,24 @@ def keyset_after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> tup
 
 
 def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) -> list[dict[str, Any]]:
-    """One page of items; each carries `_key` (its sort key, for the next cursor) and `score` when sorted by one."""
+    """One page of items; each carries `_key` (its sort key, for the next cursor) and `score` when sorted by one.
+
+    An item's evaluation is the mean of the numeric scores on its source span (its source trace
+    when it has no span); `sort="evaluation"` orders by it over every score name.
+    """
     keys = _sort_keys(q)
     cond, params = visible(q.as_of)
     where = ["i.dataset_id = ?", cond]
     params = [dataset_id, *params]
     join, join_params = "", []
-    if q.sort == "score":
+    if q.sort in ("score", "evaluation"):
+        named = "name = ? AND " if q.sort == "score" else ""
         join = (
-            "LEFT JOIN (SELECT trace_id, span_id, avg(value) AS mean FROM scores "
-            "WHERE name = ? AND value IS NOT NULL GROUP BY trace_id, span_id) sc "
+            f"LEFT JOIN (SELECT trace_id, span_id, avg(value) AS mean FROM scores "
+            f"WHERE {named}value IS NOT NULL GROUP BY trace_id, span_id) sc "
             "ON sc.trace_id = i.source_trace_id AND sc.span_id IS NOT DISTINCT FROM i.source_span_id"
         )
-        join_params = [q.score_name]
+        join_params = [q.score_name] if q.sort == "score" else []
     if q.topic is not None:
         where.append("coalesce(i.topic, '') = ?")
         params.append(q.topic)
@@ -198,7 +203,7 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
         params.extend(after_params)
     key_select = ", ".join(expr for expr, _ in keys)
     order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in keys)
-    score_select = ", sc.mean" if q.sort == "score" else ", NULL"
+    score_select = ", sc.mean" if join else ", NULL"
     rows = cur.execute(
         f"SELECT {ITEM_SELECT}{score_select}, {key_select} FROM dataset_items i {join} "
         f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
@@ -208,11 +213,29 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
     out = []
     for row in rows:
         item = item_from_row(row[:width])
-        if q.sort == "score":
+        if join:
             item["score"] = row[width]
         item["_key"] = list(row[width + 1 :])
         out.append(item)
     return out
+
+
+def evaluations(cur: duckdb.DuckDBPyConnection, items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Item id -> evaluation (mean numeric score of its source, as in `list_items`) for one page."""
+    sources = {(i["source_trace_id"], i["source_span_id"]) for i in items if i["source_trace_id"]}
+    if not sources:
+        return {}
+    traces = sorted({t for t, _ in sources})
+    rows = cur.execute(
+        "SELECT trace_id, span_id, avg(value) FROM scores WHERE value IS NOT NULL "
+        "AND list_contains(?::VARCHAR[], trace_id) GROUP BY trace_id, span_id",
+        [traces],
+    ).fetchall()
+    means = {(r[0], r[1]): float(r[2]) for r in rows}
+    return {
+        i["id"]: means[(i["source_trace_id"], i["source_span_id"])]
+        for i in items if (i["source_trace_id"], i["source_span_id"]) in means
+    }
 
 
 def close_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, ids: Sequence[str], now: dt.datetime) -> list[str]:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
@@ -63,6 +64,20 @@ def short_id(value: str | None, size: int = 8) -> str:
     return (value or "")[:size]
 
 
+def preview(value: Any, size: int = 140) -> str:
+    """A one-line glimpse of a JSON value (a record's input or output) for tables and lists."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def path_part(value: str) -> str:
+    """A value placed in one URL path segment (dataset names may hold spaces, '?', '#', '%')."""
+    return quote(value, safe="")
+
+
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -72,6 +87,7 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(duration=duration, when=when, number=number, pretty_json=pretty_json, short_id=short_id)
+    env.filters.update(preview=preview, path_part=path_part)
     env.globals["LONG_VALUE_CHARS"] = LONG_VALUE_CHARS
     return env
 
