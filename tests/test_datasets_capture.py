@@ -163,6 +163,28 @@ def test_sort_by_score_of_source_span(http):
     assert [i["source_trace_id"] for i in items(http, d, sort="score:accuracy")] == [traces[1][0], traces[0][0], traces[2][0]]
 
 
+def test_sort_by_evaluation_and_timestamp(http):
+    """evaluation: the mean of every score name on the source span, unscored last; timestamp = created_at."""
+    traces = [llm_trace(1) for _ in range(3)]
+    send_spans(http, [s for _, spans in traces for s in spans])
+    d = new_dataset(http)["id"]
+    capture(http, d, {"trace_ids": [t for t, _ in traces]})
+    for (trace_id, spans), scores in zip(traces, [{"accuracy": 0.2, "helpful": 1.0}, {"accuracy": 0.3}, {}]):
+        for name, value in scores.items():
+            body = {"trace_id": trace_id, "span_id": spans[0].span_id.hex(), "name": name, "value": value}
+            assert http.post("/api/scores", json=body).status_code == 201
+    by_eval = items(http, d, sort="evaluation", limit=1)
+    assert [i["source_trace_id"] for i in by_eval] == [traces[1][0], traces[0][0], traces[2][0]]
+    assert [i["evaluation"] for i in by_eval] == [pytest.approx(0.3), pytest.approx(0.6), None]
+    desc = items(http, d, sort="evaluation", order="desc")
+    assert [i["source_trace_id"] for i in desc] == [traces[0][0], traces[1][0], traces[2][0]]  # unscored still last
+    # Every listing carries the evaluation, whatever the order.
+    by_time = items(http, d, sort="timestamp", limit=1)
+    assert [i["id"] for i in by_time] == [i["id"] for i in items(http, d)]
+    assert sorted(i["evaluation"] or 0 for i in by_time) == [0, pytest.approx(0.3), pytest.approx(0.6)]
+    assert_error(http.get(f"/api/datasets/{d}/items", params={"sort": "colour"}), 400, "evaluation")
+
+
 def test_capture_core_on_a_span_relation(tmp_path):
     """The bulk function capture rules call inside the ingest transaction, on `_new_spans`."""
     from spanlake.filters import compile_filter

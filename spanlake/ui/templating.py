@@ -68,9 +68,21 @@ def preview(value: Any, size: int = 140) -> str:
     """A one-line glimpse of a JSON value (a record's input or output) for tables and lists."""
     if value is None:
         return ""
+    messages = value.get("messages") if isinstance(value, dict) else value
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages):
+        # Chat messages read better as "role: text" than as their JSON.
+        value = " · ".join(f"{m['role']}: {_message_text(m.get('content'))}" for m in messages)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep their text
+        return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else json.dumps(content, ensure_ascii=False, default=str)
 
 
 def path_part(value: str) -> str:

@@ -116,3 +116,17 @@ document.addEventListener("keydown", (event) => {
     open.parentElement.querySelector(".menu-button").focus();
   }
 });
+
+// htmx leaves an error answer unswapped: say so in the expanded row instead of spinning forever.
+function previewFailed(event) {
+  const target = event.detail.target;
+  if (!target?.classList.contains("preview")) return;
+  const alert = document.createElement("p");
+  alert.className = "alert";
+  alert.setAttribute("role", "alert");
+  const status = event.detail.xhr?.status;
+  alert.textContent = status ? `Could not load the records (HTTP ${status}). Reload the page to try again.` : "Could not reach the server. Reload the page to try again.";
+  target.replaceChildren(alert);
+}
+document.body.addEventListener("htmx:responseError", previewFailed);
+document.body.addEventListener("htmx:sendError", previewFailed);

@@ -9,7 +9,8 @@ class JsonSyntax extends Error {
 
 function scan(text) {
   let i = 0;
-  const fail = (what) => { throw new JsonSyntax(i >= text.length ? `unexpected end of text; expected ${what}` : `unexpected ${JSON.stringify(text[i])}; expected ${what}`, i); };
+  const shown = (c) => ({ "\n": "line break", "\t": "tab", " ": "space" }[c] ?? `'${c}'`);
+  const fail = (what) => { throw new JsonSyntax(i >= text.length ? `unexpected end of text; expected ${what}` : `unexpected ${shown(text[i])}; expected ${what}`, i); };
   const ws = () => { while (i < text.length && WS.includes(text[i])) i += 1; };
   const literal = (word) => { if (text.startsWith(word, i)) i += word.length; else fail(`a value`); };
   const string = () => {
