@@ -104,7 +104,8 @@ def test_create_search_expand_and_see_all(ui_server, api, open_page):
     page.set_viewport_size(DESKTOP)
     disclosure.click()
     assert disclosure.get_attribute("aria-expanded") == "false" and not preview.is_visible()
-    disclosure.click()
+    rows.first.get_by_text("7 records", exact=True).click()  # the row's free space expands it too
+    assert disclosure.get_attribute("aria-expanded") == "true" and preview.is_visible()
     page.get_by_role("link", name="See all 7 records").click()
     page.wait_for_url(f"**/datasets/{name}")
     assert page.get_by_role("heading", name=name).is_visible()

@@ -56,6 +56,13 @@ document.addEventListener("click", async (event) => {
     return;
   }
 
+  // A click anywhere on a row's free space expands it too, like its name.
+  const bare = event.target.closest(".dataset-row");
+  if (bare && !event.target.closest("button, a, .row-menu")) {
+    bare.querySelector("button.disclosure").click();
+    return;
+  }
+
   const disclosure = event.target.closest("button.disclosure");
   if (disclosure) {
     const region = document.getElementById(disclosure.getAttribute("aria-controls"));
