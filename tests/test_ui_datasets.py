@@ -271,7 +271,7 @@ def test_select_all_bulk_topic_and_bulk_delete(ui_server, api, open_page):
     page = open_page(ui_server.http_url).page
     page.goto(f"/datasets/{name}")
     page.get_by_role("checkbox", name="Select all").check()
-    assert page.get_by_text("4 records selected").is_visible()
+    assert page.get_by_text("4 selected", exact=True).is_visible()
     page.get_by_role("button", name="Set topic").click()
     dialog = page.get_by_role("dialog", name="Set topic of 4 records")
     dialog.get_by_role("textbox", name="Topic").fill("bulk")

@@ -35,7 +35,7 @@ function updateSelection() {
   if (!bar) return;
   const n = selectedIds().length;
   bar.hidden = n === 0;
-  bar.querySelector("[data-selected-count]").textContent = `${plural(n, "record")} selected`;
+  bar.querySelector("[data-selected-count]").textContent = `${n} selected`;
   if (selectAll) {
     selectAll.checked = n > 0 && n === boxes().length;
     selectAll.indeterminate = n > 0 && n < boxes().length;
