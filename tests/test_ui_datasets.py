@@ -268,7 +268,7 @@ def test_json_editor_validates_saves_a_version_and_as_of_shows_the_old_one(ui_se
 
 def test_select_all_bulk_topic_and_bulk_delete(ui_server, api, open_page):
     name, made = make_dataset(api, [{"input": f"q{n}"} for n in range(4)])
-    page = open_page(ui_server.http_url).page
+    page = open_page(ui_server.http_url, PHONE).page  # the phone layout keeps every control
     page.goto(f"/datasets/{name}")
     page.get_by_role("checkbox", name="Select all").check()
     assert page.get_by_text("4 selected", exact=True).is_visible()

@@ -179,7 +179,13 @@ function check() {
   textarea.setAttribute("aria-invalid", String(message !== null));
 }
 
-textarea?.addEventListener("input", check);
+// Big records (prompts can be megabytes) are checked when typing pauses, small ones at once.
+let pending;
+textarea?.addEventListener("input", () => {
+  clearTimeout(pending);
+  if (textarea.value.length > 100_000) pending = setTimeout(check, 200);
+  else check();
+});
 
 async function openEditor(id) {
   let item;
