@@ -35,7 +35,8 @@ async def dataset_page(request: Request) -> Response:
     sort = q.get("sort") or "timestamp"
     order = q.get("order") or "asc"
     as_of_text = (q.get("as_of") or "").strip()
-    kept = {"sort": sort if sort != "timestamp" else "", "order": order if order != "asc" else "", "as_of": as_of_text}
+    kept = {"sort": sort if sort != "timestamp" else "", "order": order if order != "asc" else "", "as_of": as_of_text,
+            "limit": q.get("limit") or ""}
     context: dict[str, Any] = {
         "ref": ref, "dataset": None, "records": [], "error": None, "sorts": SORTS, "sort": sort, "order": order,
         "as_of": as_of_text, "read_at": None, "next_href": None, "first_href": None, "kept": kept,
@@ -45,6 +46,7 @@ async def dataset_page(request: Request) -> Response:
     try:
         if sort not in dict(SORTS):
             raise ApiError(400, "bad_request", f"Sort by must be timestamp, topic or evaluation, got {sort!r}")
+        # The page's URL speaks the items API's parameters; parse them with its own parser.
         scope = dict(request.scope)
         params = {k: v for k, v in q.items() if k in ("order", "as_of", "cursor", "limit")}
         params.setdefault("limit", PAGE_SIZE)
