@@ -406,3 +406,11 @@ def test_expanding_a_dataset_deleted_meanwhile_shows_an_error(ui_server, api, op
     assert api.delete(f"/api/datasets/{name}").status_code == 204
     page.get_by_role("button", name=name, exact=True).click()
     assert "Could not load the records (HTTP 404)" in page.get_by_role("alert").inner_text()
+
+
+def test_a_broken_list_link_shows_an_error(ui_server, open_page):
+    page = open_page(ui_server.http_url).page
+    response = page.goto("/datasets?cursor=not-a-cursor")
+    assert response.status == 400
+    assert page.get_by_role("alert").inner_text()
+    assert page.get_by_role("button", name="New dataset").is_visible()  # the page still works
