@@ -144,6 +144,22 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                         "latency_ms": {"type": "number", "minimum": 0},
                         "tokens": {"type": ["integer", "object"], "description": "a total, or {input, output, total}"},
                         "error": {"type": "string", "description": "the item failed with this message"},
+                        "scores": {
+                            "type": "array", "maxItems": 32,
+                            "description": "the client's own scores of this result (not the run's server scorers); "
+                                           "linked to the result's trace when the run is scored",
+                            "items": {
+                                "type": "object", "required": ["name"], "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                    "value": {"type": ["number", "boolean", "null"]},
+                                    "label": {"type": ["string", "null"], "maxLength": 1000},
+                                    "data_type": {"type": "string", "enum": ["numeric", "boolean", "categorical"]},
+                                    "explanation": {"type": ["string", "null"], "maxLength": 10000},
+                                    "metadata": {"type": ["object", "null"]},
+                                },
+                            },
+                        },
                     },
                 },
             }

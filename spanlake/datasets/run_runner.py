@@ -224,7 +224,8 @@ class RunRunner:
                 works = await self.store.read(runs.work_by_seq, self.run_row, [i.seq for i in items])
                 attempts = {i.seq: i.attempts + 1 for i in items}
                 traced = [w["trace_id"] for w in works if w["trace_id"] and w["status"] == runs.RESULT_OK]
-                spans = await self.store.read(load_traces, list(dict.fromkeys(traced))) if self.scorers and traced else {}
+                wanted = self.scorers or self.run_row.mode == "client"  # client scores get linked too
+                spans = await self.store.read(load_traces, list(dict.fromkeys(traced))) if wanted and traced else {}
                 found = {w["seq"] for w in works}
                 missing = Scored(failures=["its result row is missing"])
                 for item in items:
@@ -236,7 +237,7 @@ class RunRunner:
             await writer
 
     async def _score_one(self, work: dict[str, Any], spans: list[dict[str, Any]] | None) -> Scored:
-        if work["status"] != runs.RESULT_OK or not self.scorers:
+        if work["status"] != runs.RESULT_OK or not (self.scorers or self.run_row.mode == "client"):
             return Scored()  # errors and unposted items are counted, not scored
         return await score_result(work, spans, self.scorers, self.run_row.id)
 
@@ -250,6 +251,7 @@ class RunRunner:
         kept = [(w, s) for w, _, s in batch if w["seq"] in fresh]
         runs.upsert_run_scores(cur, [row for _, s in kept for row in s.rows])
         runs.link_spans(cur, [s.span_link for _, s in kept if s.span_link is not None])
+        runs.link_result_scores(cur, self.run_row.id, [s.trace_link for _, s in kept if s.trace_link is not None])
 
     def _finish(self, cur: duckdb.DuckDBPyConnection) -> str | None:
         """Close the job and the run together; None if items are still pending."""

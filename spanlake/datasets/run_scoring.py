@@ -32,6 +32,7 @@ class Scored:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     span_link: tuple[str, str] | None = None  # (result id, span id) to record on the result
+    trace_link: tuple[str, str, str] | None = None  # (result id, trace id, span id): for the client's own scores
 
 
 def context(work: dict[str, Any], spans: list[dict[str, Any]] | None, params: Any) -> tuple[ScoreContext, str | None]:
@@ -74,8 +75,10 @@ async def score_result(
             except ScoringError as exc:
                 outcome = exc
         scored.failures.append(f"{scorer.name}: {outcome}")
-    if linked_span is not None and work.get("span_id") is None:
-        scored.span_link = (work["id"], linked_span)
+    if linked_span is not None:
+        scored.trace_link = (work["id"], work["trace_id"], linked_span)
+        if work.get("span_id") is None:
+            scored.span_link = (work["id"], linked_span)
     return scored
 
 

@@ -17,6 +17,7 @@ import httpx
 
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
+from spanlake.scoring.base import ScoreResult, ScoringError
 
 MAX_CONCURRENCY = 64
 DEFAULT_CONCURRENCY = 4
@@ -28,7 +29,10 @@ MAX_RESULTS_PER_CALL = 10_000
 MAX_ERROR = 2000
 RUN_FIELDS = ("name", "target", "mode", "scorers", "thresholds", "concurrency", "metadata", "as_of")
 TARGET_FIELDS = ("url", "headers", "timeout_s", "max_attempts")
-RESULT_FIELDS = ("item_id", "output", "trace_id", "span_id", "latency_ms", "tokens", "error")
+RESULT_FIELDS = ("item_id", "output", "trace_id", "span_id", "latency_ms", "tokens", "error", "scores")
+SCORE_FIELDS = ("name", "value", "label", "data_type", "explanation", "metadata")
+MAX_POSTED_SCORES = 32
+MAX_EXPLANATION = 10_000
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _RESERVED_HEADERS = frozenset({"traceparent", "tracestate", "content-length", "host", "content-type", "transfer-encoding"})
 
@@ -178,6 +182,9 @@ def _result(raw: Any, path: str) -> dict[str, Any]:
                                 or not math.isfinite(latency) or latency < 0):
         raise Invalid(f"{path}.latency_ms must be a number >= 0, got {latency!r}")
     output = raw.get("output")
+    scores = _posted_scores(raw.get("scores"), f"{path}.scores")
+    if scores and error is not None:
+        raise Invalid(f"{path}.scores: an error result is not scored; leave scores out or the error")
     return {
         "item_id": item_id,
         "status": "error" if error is not None else "ok",
@@ -187,7 +194,46 @@ def _result(raw: Any, path: str) -> dict[str, Any]:
         "span_id": None if span is None else validate.hex_id(span, f"{path}.span_id", 16),
         "latency_ms": None if latency is None else float(latency),
         **tokens(raw.get("tokens"), f"{path}.tokens"),
+        "scores": scores,
     }
+
+
+def _posted_scores(raw: Any, path: str) -> list[dict[str, Any]]:
+    """Scores the client computed itself (its own scorers), one per name, in the scores table's shape."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_POSTED_SCORES:
+        raise Invalid(f"{path} must be a list of at most {MAX_POSTED_SCORES} scores: [{{\"name\", \"value\"}}]")
+    out: dict[str, dict[str, Any]] = {}
+    for n, score in enumerate(raw):
+        where = f"{path}[{n}]"
+        if not isinstance(score, dict):
+            raise Invalid(f"{where} must be an object with name and value (or label)")
+        unknown = sorted(set(score) - set(SCORE_FIELDS))
+        if unknown:
+            raise Invalid(f"{where}.{unknown[0]} is not a score field; expected {', '.join(SCORE_FIELDS)}")
+        name = validate.text(score.get("name"), f"{where}.name", max_len=200)
+        if not name.strip():
+            raise Invalid(f"{where}.name must not be empty")
+        label = None if score.get("label") is None else validate.text(score["label"], f"{where}.label", max_len=1000)
+        explanation = score.get("explanation")
+        if explanation is not None:
+            explanation = validate.text(explanation, f"{where}.explanation", max_len=MAX_EXPLANATION, control_ok=True)
+        value = score.get("value")
+        if value is not None and (not isinstance(value, (bool, int, float))):
+            raise Invalid(f"{where}.value must be a number or a boolean, got {value!r}")
+        data_type = score.get("data_type")
+        try:
+            stored, data_type = ScoreResult(value, label, data_type=data_type).normalized()
+        except (OverflowError, ScoringError) as exc:
+            raise Invalid(f"{where}: {exc}") from None
+        metadata = score.get("metadata")
+        out[name] = {
+            "name": name, "value": stored, "label": label, "data_type": data_type, "explanation": explanation,
+            "metadata": None if metadata is None else validate.json_text(validate.metadata(metadata, f"{where}.metadata"),
+                                                                        f"{where}.metadata"),
+        }
+    return list(out.values())
 
 
 _TOKEN_KEYS = {

@@ -64,7 +64,7 @@ def create_run(cur: duckdb.DuckDBPyConnection, dataset_ref: str, spec: RunSpec) 
 def post_results(
     cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str, rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Replace the results of these items (client mode, while the run is running)."""
+    """Replace the results of these items, and the scores the client posted with them (client mode, while running)."""
     run = find(cur, dataset_ref, run_ref)
     if run.mode != "client":
         raise Conflict(f"run {run.name!r} executes on the server; only client-mode runs accept posted results")
@@ -79,7 +79,13 @@ def post_results(
             f"(the dataset as of {run.as_of.isoformat()}Z)",
             unknown_item_ids=[r["item_id"] for r in unknown[:100]],
         )
+    for row in rows:
+        clash = next((s["name"] for s in row["scores"] if s["name"] in run.scorers), None)
+        if clash is not None:
+            raise Invalid(f"results[{row['_index']}].scores: {clash!r} is one of the run's server scorers; "
+                          "give the client's scorer another name")
     runs.post_results(cur, run.id, rows)
+    runs.replace_posted_scores(cur, run.id, rows, uuid7, utc_now())
     return {"accepted": len(rows), "run": _reload(cur, run.id)}
 
 

@@ -311,6 +311,47 @@ def post_results(cur: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[dic
     return len(rows)
 
 
+def replace_posted_scores(
+    cur: duckdb.DuckDBPyConnection, run_id: str, rows: Sequence[dict[str, Any]], new_id: Any, now: dt.datetime
+) -> int:
+    """The client's own scores of these items' results: a repost of an item replaces all of them.
+
+    They carry no trace yet (the client's spans may still be on their way); scoring the run links
+    them to the result's stored trace (`link_result_scores`).
+    """
+    if not rows:
+        return 0
+    found = cur.execute(
+        "SELECT item_id, id FROM run_results WHERE run_id = ? AND item_id IN (SELECT unnest(?::VARCHAR[]))",
+        [run_id, [r["item_id"] for r in rows]],
+    ).fetchall()
+    result_ids = dict(found)
+    replaced = cur.execute(
+        "DELETE FROM scores WHERE run_id = ? AND run_result_id IN (SELECT unnest(?::VARCHAR[]))",
+        [run_id, list(result_ids.values())],
+    ).fetchone()[0]
+    vacuum.after_delete(cur, replaced)
+    scores = [
+        {**score, "id": new_id(), "trace_id": None, "span_id": None, "source": "eval", "scorer": score["name"],
+         "batch_id": None, "run_id": run_id, "run_result_id": result_ids[row["item_id"]], "created_at": now}
+        for row in rows for score in row.get("scores", ())
+    ]
+    return upsert_run_scores(cur, scores)
+
+
+def link_result_scores(cur: duckdb.DuckDBPyConnection, run_id: str, links: Sequence[tuple[str, str, str]]) -> None:
+    """Give scores posted without a trace the (trace, span) their result turned out to have:
+    (result id, trace id, span id) triples."""
+    if not links:
+        return
+    cur.execute(
+        "UPDATE scores SET trace_id = l.trace_id, span_id = l.span_id FROM (SELECT unnest(?::VARCHAR[]) AS id, "
+        "unnest(?::VARCHAR[]) AS trace_id, unnest(?::VARCHAR[]) AS span_id) l "
+        "WHERE scores.run_id = ? AND scores.run_result_id = l.id AND scores.trace_id IS NULL",
+        [[a for a, _, _ in links], [b for _, b, _ in links], [c for _, _, c in links], run_id],
+    )
+
+
 def fail_pending(cur: duckdb.DuckDBPyConnection, run_id: str, error: str) -> int:
     """Close every result still pending as an error (a client completed without posting them)."""
     count = cur.execute(
