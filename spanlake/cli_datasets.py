@@ -8,11 +8,8 @@ server first validates all together (`dry_run`) before any is written.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,13 +21,11 @@ from rich.table import Table
 
 from spanlake.cli import CommandError
 from spanlake.cli_client import DEFAULT_URL, Client, describe_error, progress, server_parent
+from spanlake.client.files import CHUNK_ROWS, EXTENSIONS, IMPORT_TYPES, split_rows
 
-__all__ = ["DEFAULT_URL", "Client", "describe_error", "register"]
+__all__ = ["DEFAULT_URL", "Client", "describe_error", "register", "split_rows"]
 
 EXPORT_FORMATS = ("jsonl", "csv", "openai", "parquet")
-IMPORT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
-_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-CHUNK_ROWS = 5000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -139,14 +134,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.chunk_rows < 1:
         raise CommandError("--chunk-rows must be at least 1")
     source = Path(args.file)
-    fmt = args.format or _EXTENSIONS.get(source.suffix.lower())
+    fmt = args.format or EXTENSIONS.get(source.suffix.lower())
     if fmt is None:
         raise CommandError(f"cannot tell the format of {source.name}; name it .json, .jsonl or .csv, or pass --format")
     try:
         content = source.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {source}: {exc.strerror}") from None
-    chunks = list(split_rows(fmt, content, args.chunk_rows))
+    try:
+        chunks = list(split_rows(fmt, content, args.chunk_rows))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     client = Client(args)
     dataset = _ensure_dataset(client, args.name, create=not args.no_create)
     path = _dataset_path(dataset["id"]) + "/import"
@@ -183,57 +181,3 @@ def _ensure_dataset(client: Client, name: str, *, create: bool) -> dict[str, Any
     created = client.request("POST", "/api/datasets", ok=(201,), json={"name": name}).json()
     print(f"created dataset {name}", file=sys.stderr)
     return created
-
-
-Chunk = tuple[bytes, list[int]]  # (request body, original row number of each row in it)
-
-
-def split_rows(fmt: str, content: bytes, chunk_rows: int) -> Iterator[Chunk]:
-    """Cut a file into request bodies of at most `chunk_rows` rows, remembering row numbers.
-
-    Row numbers follow the server's: array element, JSONL line, CSV record after the header.
-    A file that fits in one chunk is sent byte for byte.
-    """
-    if fmt == "json":
-        try:
-            doc = json.loads(content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CommandError(f"the file is not valid JSON: {exc}") from None
-        if not isinstance(doc, list):
-            raise CommandError("a .json import must hold an array of items; use .jsonl for one item per line")
-        if len(doc) <= chunk_rows:
-            yield content, list(range(1, len(doc) + 1))
-            return
-        for start in range(0, len(doc), chunk_rows):
-            part = doc[start : start + chunk_rows]
-            yield json.dumps(part).encode(), list(range(start + 1, start + len(part) + 1))
-    elif fmt == "jsonl":
-        lines = [(n, line) for n, line in enumerate(content.split(b"\n"), 1) if line.strip()]
-        for start in range(0, max(len(lines), 1), chunk_rows):
-            part = lines[start : start + chunk_rows]
-            yield b"\n".join(line for _, line in part), [n for n, _ in part]
-    else:
-        yield from _split_csv(content, chunk_rows)
-
-
-def _split_csv(content: bytes, chunk_rows: int) -> Iterator[Chunk]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"the file is not UTF-8 text: {exc}") from None
-    try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise CommandError(f"the CSV file cannot be read: {exc}") from None
-    if not records:
-        raise CommandError("the CSV file is empty")
-    header, body = records[0], [r for r in records[1:] if any(c.strip() for c in r)]
-    if len(body) <= chunk_rows:
-        yield content, list(range(1, len(body) + 1))
-        return
-    for start in range(0, len(body), chunk_rows):
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(body[start : start + chunk_rows])
-        yield buf.getvalue().encode(), list(range(start + 1, start + len(body[start : start + chunk_rows]) + 1))

@@ -1,8 +1,10 @@
-"""`spanlake run DATASET --target URL --scorer S ... [--wait] [--fail-under S=V ...]`: a dataset run.
+"""`spanlake run DATASET (--target URL | --task MODULE:FUNCTION) --scorer S ... [--fail-under S=V ...]`.
 
-A client of a running server: it POSTs `/api/datasets/{d}/runs`, and with `--wait` follows the run
-with a progress bar, then prints a summary table. `--fail-under scorer=value` makes it a CI gate:
-exit code 3 when a scorer's mean ends below its value (a failed or cancelled run exits 1).
+A client of a running server. With `--target` it POSTs `/api/datasets/{d}/runs` (the server calls
+the URL), and with `--wait` follows the run with a progress bar, then prints a summary table. With
+`--task` it runs a Python function here over every item (`Client.run_experiment`: a client-side
+run) and always waits. `--fail-under scorer=value` makes it a CI gate: exit code 3 when a
+scorer's mean ends below its value (a failed or cancelled run exits 1).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sys
 import time
 from typing import Any
 from urllib.parse import quote
@@ -17,10 +21,12 @@ from urllib.parse import quote
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from spanlake.cli import CommandError
 from spanlake.cli_client import Client, add_server_args, describe_error, progress
+from spanlake.client import Client as ApiClient
+from spanlake.client import SpanlakeError, ThresholdError
+from spanlake.client.summary import below, render
 
 POLL_SECONDS = 0.5
 EXIT_BELOW_THRESHOLD = 3
@@ -30,12 +36,16 @@ FINISHED = ("completed", "failed", "cancelled")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run an HTTP target over a dataset and score every result (a CI gate with --fail-under)",
+        help="run an HTTP target or a Python function over a dataset and score every result (a CI gate with --fail-under)",
         description="Start a dataset run on a running server. The target receives POST "
-                    '{"input", "item_id", "metadata", "run_id"} per item (see README, "Dataset runs").',
+                    '{"input", "item_id", "metadata", "run_id"} per item (see README, "Dataset runs"); '
+                    "a --task function is called with each item's input (see docs/client.md).",
     )
     parser.add_argument("dataset", help="dataset name or id")
-    parser.add_argument("--target", required=True, metavar="URL", help="the HTTP endpoint each item is POSTed to")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--target", metavar="URL", help="the HTTP endpoint each item is POSTed to (by the server)")
+    what.add_argument("--task", metavar="MODULE:FUNCTION",
+                      help="a Python function (sync or async) called here with each item's input; implies --wait")
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="header sent to the target")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call to the target (default 60)")
     parser.add_argument("--scorer", action="append", default=[], metavar="S", help="scorer to run on each result (repeat)")
@@ -81,15 +91,23 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     if args.name:
         body["name"] = args.name
     if args.metadata:
-        try:
-            body["metadata"] = json.loads(args.metadata)
-        except ValueError as exc:
-            raise CommandError(f"--metadata is not valid JSON: {exc}") from None
+        body["metadata"] = _metadata(args)
     return body
+
+
+def _metadata(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not args.metadata:
+        return None
+    try:
+        return json.loads(args.metadata)
+    except ValueError as exc:
+        raise CommandError(f"--metadata is not valid JSON: {exc}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     gates = _gates(args)
+    if args.task:
+        return run_task(args, gates)
     body = _body(args)
     console = Console(stderr=True)
     runs_path = f"/api/datasets/{quote(args.dataset, safe='')}/runs"
@@ -111,16 +129,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[bold red]fail-under missed:[/] " + "; ".join(missed))
         return EXIT_BELOW_THRESHOLD
     return 0
-
-
-def below(run: dict[str, Any], gates: dict[str, float]) -> list[str]:
-    """The gates a finished run misses: a mean below its value, or no score at all."""
-    missed = []
-    for name, bar in gates.items():
-        mean = run["summary"]["scorers"].get(name, {}).get("mean")
-        if mean is None or mean < bar:
-            missed.append(f"{name} mean {'none' if mean is None else format(mean, '.4g')} < {bar:g}")
-    return missed
 
 
 def _follow(http: httpx.Client, path: str, run: dict[str, Any], *, quiet: bool, console: Console) -> dict[str, Any]:
@@ -145,26 +153,45 @@ def _follow(http: httpx.Client, path: str, run: dict[str, Any], *, quiet: bool, 
             time.sleep(POLL_SECONDS)
 
 
-def _number(value: Any, fmt: str = ".3f") -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def print_summary(run: dict[str, Any], gates: dict[str, float], console: Console) -> None:
-    summary = run.get("summary") or {}
-    latency = summary.get("latency_ms") or {}
-    tokens = summary.get("tokens")
-    console.print(
-        f"run {run['name']} {run['status']}: {run['completed']} ok, {run['failed']} error(s) of {run['total']}; "
-        f"latency p50 {_number(latency.get('p50'), '.0f')} ms, p95 {_number(latency.get('p95'), '.0f')} ms"
-        + (f"; {tokens['total']} tokens" if tokens else "")
-    )
-    stats = summary.get("scorers") or {}
-    if not stats:
-        return
-    table = Table("scorer", "mean", "pass rate", "scored", "fail-under", box=None)
-    for name, s in stats.items():
-        gate = gates.get(name)
-        ok = "" if gate is None else ("ok" if s["mean"] is not None and s["mean"] >= gate else "MISSED")
-        table.add_row(name, _number(s["mean"]), _number(s["pass_rate"]), str(s["count"]),
-                      "" if gate is None else f"{gate:g} {ok}")
-    console.print(table)
+    render(run, gates, console)
+
+
+def _load_task(spec: str) -> Any:
+    from spanlake.scoring.python_scorer import import_callable
+
+    if ":" not in spec:
+        raise CommandError(f"--task {spec!r}: expected MODULE:FUNCTION, e.g. my_agent:answer")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the task's module is usually next to the caller, as with `python -m`
+    try:
+        task = import_callable(spec)
+    except (ImportError, AttributeError) as exc:
+        raise CommandError(f"--task: {exc}") from None
+    if not callable(task):
+        raise CommandError(f"--task {spec!r} is a {type(task).__name__}, not a function")
+    return task
+
+
+def run_task(args: argparse.Namespace, gates: dict[str, float]) -> int:
+    """--task: the experiment runs here (a client-side run); the server scores and summarizes it."""
+    task = _load_task(args.task)
+    console = Console(stderr=True)
+    try:
+        with ApiClient(args.url, args.api_key) as client:
+            run = client.run_experiment(args.dataset, task, scorers=args.scorer, name=args.name,
+                                        concurrency=args.concurrency, metadata=_metadata(args),
+                                        fail_under=gates or None, progress=False if args.quiet else None)
+    except ThresholdError as exc:
+        print_summary(exc.run.raw, gates, console)
+        print(exc.run.id)
+        console.print("[bold red]fail-under missed:[/] " + "; ".join(exc.missed))
+        return EXIT_BELOW_THRESHOLD
+    except SpanlakeError as exc:
+        raise CommandError(exc.message if exc.status == 0 else str(exc)) from None
+    print_summary(run.raw, gates, console)
+    print(run.id)
+    if run.status != "completed":
+        reasons = "; ".join(str(e.get("error")) for e in (run.errors or [])[:3])
+        raise CommandError(f"run {run.name} {run.status}" + (f": {reasons}" if reasons else ""))
+    return 0
