@@ -74,6 +74,9 @@ class Pages(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         if self._driver.is_async:
             raise TypeError("pages of an AsyncClient are read with `async for` (or `await pages.all()`)")
+        return self._rows()
+
+    def _rows(self) -> Iterator[T]:
         cursor = None
         while True:
             items, cursor = self._driver.run(self.page(cursor))  # type: ignore[misc]
@@ -81,9 +84,12 @@ class Pages(Generic[T]):
             if not cursor:
                 return
 
-    async def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncIterator[T]:
         if not self._driver.is_async:
             raise TypeError("pages of a Client are read with `for`; use an AsyncClient for `async for`")
+        return self._arows()
+
+    async def _arows(self) -> AsyncIterator[T]:
         cursor = None
         while True:
             items, cursor = await self._driver.run(self.page(cursor))  # type: ignore[misc]
