@@ -191,3 +191,33 @@ def start_plain(http, dataset: str) -> dict:
     resp = http.post(f"/api/datasets/{dataset}/runs", json={"mode": "client", "scorers": ["exact_match"]})
     assert resp.status_code == 202, resp.text
     return resp.json()
+
+
+def test_results_carry_the_clients_own_scores(http):
+    name = unique("client-scores")
+    new_dataset(http, name)
+    items = add_items(http, name, ITEMS)
+    run = start(http, name, "local")  # server scorers: exact_match, levenshtein_similarity
+    path = f"/api/datasets/{name}/runs/local/results"
+    first = {"item_id": items[0]["id"], "output": "Paris"}
+    post(http, name, "local", [{**first, "scores": [{"name": "polite", "value": 0.2}, {"name": "tone", "label": "dry"}]}])
+    post(http, name, "local", [{**first, "scores": [{"name": "polite", "value": True, "explanation": "said please"}]}])
+    refused = [
+        ({**first, "scores": [{"name": "exact_match", "value": 1}]}, "one of the run's server scorers"),
+        ({"item_id": items[1]["id"], "error": "boom", "scores": [{"name": "polite", "value": 1}]}, "error result"),
+        ({**first, "scores": [{"name": "polite", "value": "high"}]}, "results[0].scores[0].value"),
+        ({**first, "scores": [{"name": "polite"}]}, "neither a value nor a label"),
+        ({**first, "scores": [{"name": "polite", "value": 1, "weight": 2}]}, "scores[0].weight"),
+    ]
+    for row, words in refused:
+        assert_error(http.post(path, json={"results": [row]}), 400, words)
+    post(http, name, "local", [{"item_id": items[1]["id"], "output": "Madrid"}])
+    http.post(f"/api/datasets/{name}/runs/local/complete")
+    done = wait_run(http, name, run["id"])
+    got = {r["item_id"]: r for r in results(http, name, "local")}
+    polite = [s for s in got[items[0]["id"]]["scores"] if s["name"] == "polite"]
+    assert [(s["value"], s["data_type"], s["explanation"]) for s in polite] == [(1.0, "boolean", "said please")]
+    assert sorted(s["name"] for s in got[items[0]["id"]]["scores"]) == ["exact_match", "levenshtein_similarity", "polite"]
+    assert done["summary"]["scorers"]["polite"] | {"threshold": None} == {
+        "count": 1, "mean": 1.0, "min": 1.0, "max": 1.0, "pass_rate": 1.0, "threshold": None}
+    assert "tone" not in done["summary"]["scorers"]  # replaced by the repost
