@@ -1,5 +1,5 @@
-"""What every client subcommand shares: the server flags, an HTTP client whose failures become
-one-line CommandErrors, the rendering of the API's error bodies, and a progress bar on stderr."""
+"""What every client subcommand shares: the server flags, `spanlake.client`'s transport with its
+failures as one-line CommandErrors, the rendering of the API's error bodies, and a progress bar."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import Progress, ProgressColumn, TextColumn
 
 from spanlake.cli import CommandError
-
-DEFAULT_URL = "http://127.0.0.1:4318"
+from spanlake.client.errors import SpanlakeError, from_body
+from spanlake.client.transport import DEFAULT_URL, Call, Config, Reply, SyncTransport
 
 
 def add_server_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -30,26 +30,30 @@ def server_parent() -> argparse.ArgumentParser:
     return add_server_args(argparse.ArgumentParser(add_help=False))
 
 
+CLI_RETRY_SECONDS = 3.0  # a wrong --url fails within seconds; brief 429/503 back-pressure is still waited out
+
+
 class Client:
-    """Thin HTTP client turning every failure into a one-line CommandError."""
+    """The CLI's face of `spanlake.client`'s transport (same headers, env defaults, retries and error
+    parsing); every failure becomes a one-line CommandError. `http` is the underlying httpx client,
+    for the commands that stream."""
 
     def __init__(self, args: argparse.Namespace, *, timeout: float = 600.0):
-        headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-        self.url = args.url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=10))
+        self.config = Config.make(args.url, args.api_key, timeout, CLI_RETRY_SECONDS)
+        self.url = self.config.url
+        self.transport = SyncTransport(self.config)
+        self.http = self.transport.http
 
     def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), *, with_status: bool = False,
-                **kwargs: Any) -> httpx.Response:
+                **kwargs: Any) -> Reply:
+        """Send (params=, json=, content=, headers=); an answer outside `ok` raises CommandError."""
         try:
-            resp = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CommandError(f"cannot reach spanlake at {self.url} ({exc}); is `spanlake serve` running?") from None
-        if resp.status_code not in ok:
-            raise CommandError(describe_error(resp, with_status=with_status))
-        return resp
+            return self.transport.send(Call(method, path, ok=ok, **kwargs))
+        except SpanlakeError as exc:
+            raise CommandError(describe(exc, with_status=with_status)) from None
 
     def close(self) -> None:
-        self.http.close()
+        self.transport.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -58,19 +62,23 @@ class Client:
         self.close()
 
 
-def describe_error(resp: httpx.Response, *, with_status: bool = False) -> str:
+def describe(error: SpanlakeError, *, with_status: bool = False) -> str:
     """The API's error message (plus the first invalid rows, if it lists them) as one line."""
-    try:
-        error = resp.json()["error"]
-        message = error["message"]
-    except (ValueError, KeyError, TypeError):
-        prefix = "HTTP" if with_status else "server answered"
-        return f"{prefix} {resp.status_code}: {resp.text[:200]}"
-    if with_status:
-        message = f"{message} ({resp.status_code} {error.get('code')})"
-    rows = error.get("rows") or []
+    if error.status == 0:
+        return error.message
+    message = f"{error.message} ({error.status} {error.code})" if with_status else error.message
+    rows = error.details.get("rows") or []
     details = "; ".join(f"row {r['row']}: {r['reason']}" for r in rows[:10])
-    return f"{message}" + (f" [{details}]" if len(rows) > 1 else "")
+    return message + (f" [{details}]" if len(rows) > 1 else "")
+
+
+def describe_error(resp: httpx.Response, *, with_status: bool = False) -> str:
+    """`describe` for a response read directly from `Client.http` (streams, polls)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    return describe(from_body(resp.status_code, body, resp.text), with_status=with_status)
 
 
 def progress(quiet: bool, *columns: ProgressColumn | str, console: Console | None = None, transient: bool = True,

@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.search:
         params["search"] = args.search
     while True:
-        page = client.request("GET", "/api/datasets", params=params).json()
+        page = client.request("GET", "/api/datasets", params=params).data
         rows.extend(page["items"])
         if not page["next_cursor"]:
             break
@@ -153,8 +153,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         problems: list[str] = []
         for body, rows in chunks:
             resp = client.request("POST", path, ok=(200, 422), params={"dry_run": "true"}, content=body, headers=headers)
-            if resp.status_code == 422:
-                problems += [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.json()["error"]["rows"]]
+            if resp.status == 422:
+                problems += [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.data["error"]["rows"]]
         if problems:
             raise CommandError(f"{len(problems)} invalid rows, nothing imported: " + "; ".join(problems[:10]))
     imported = 0
@@ -163,10 +163,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         task = progress.add_task(f"importing into {dataset['name']}", total=total)
         for body, rows in chunks:
             resp = client.request("POST", path, ok=(201, 422), content=body, headers=headers)
-            if resp.status_code == 422:
-                bad = [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.json()["error"]["rows"]]
+            if resp.status == 422:
+                bad = [f"row {rows[r['row'] - 1]}: {r['reason']}" for r in resp.data["error"]["rows"]]
                 raise CommandError(f"{len(bad)} invalid rows ({imported} rows imported before): " + "; ".join(bad[:10]))
-            imported += resp.json()["imported"]
+            imported += resp.data["imported"]
             progress.update(task, completed=imported)
     print(f"imported {imported} items into {dataset['name']}", file=sys.stderr)
     return 0
@@ -174,10 +174,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _ensure_dataset(client: Client, name: str, *, create: bool) -> dict[str, Any]:
     resp = client.request("GET", _dataset_path(name), ok=(200, 404))
-    if resp.status_code == 200:
-        return resp.json()
+    if resp.status == 200:
+        return resp.data
     if not create:
         raise CommandError(f"dataset {name!r} not found (leave out --no-create to create it)")
-    created = client.request("POST", "/api/datasets", ok=(201,), json={"name": name}).json()
+    created = client.request("POST", "/api/datasets", ok=(201,), json={"name": name}).data
     print(f"created dataset {name}", file=sys.stderr)
     return created

@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     runs_path = f"/api/datasets/{quote(args.dataset, safe='')}/runs"
     with Client(args, timeout=120) as client:
-        run = client.request("POST", runs_path, ok=(202,), json=body).json()
+        run = client.request("POST", runs_path, ok=(202,), json=body).data
         scorers = ", ".join(run["scorers"]) or "no scorers"
         console.print(f"run {run['name']} ({run['id']}): {run['total']} item(s) against {args.target}, {scorers}")
         if not (args.wait or gates):

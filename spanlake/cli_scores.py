@@ -78,7 +78,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         body["sample"] = args.sample
     console = Console(stderr=True)
     with Client(args, timeout=120) as client:
-        accepted = client.request("POST", "/api/scores/batch", ok=(202,), with_status=True, json=body).json()
+        accepted = client.request("POST", "/api/scores/batch", ok=(202,), with_status=True, json=body).data
         batch_id, total = accepted["batch_id"], accepted["trace_count"]
         unknown = accepted.get("unknown_count", len(accepted.get("unknown_trace_ids", [])))
         note = f", {unknown} trace id(s) not in the store" if unknown else ""

@@ -44,8 +44,9 @@ class Config:
     def make(cls, url: str | None, api_key: str | None, timeout: float, retry_timeout: float) -> "Config":
         url = (url or os.environ.get("SPANLAKE_URL") or DEFAULT_URL).rstrip("/")
         if api_key is None:
-            # The server's variable may list several keys (k1,k2); any one of them works.
-            api_key = (os.environ.get("SPANLAKE_API_KEY") or "").split(",")[0].strip() or None
+            api_key = os.environ.get("SPANLAKE_API_KEY")
+        # The server's variable may list several keys (k1,k2); any one of them works.
+        api_key = (api_key or "").split(",")[0].strip() or None
         if timeout <= 0 or retry_timeout < 0:
             raise ValueError(f"timeout must be > 0 and retry_timeout >= 0, got {timeout!r} and {retry_timeout!r}")
         return cls(url, api_key, float(timeout), float(retry_timeout))
