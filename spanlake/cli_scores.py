@@ -1,26 +1,23 @@
 """`spanlake score SCORER --filter JSON | --trace-ids FILE [--wait]`: start a scoring batch.
 
-A client of a running server: it POSTs `/api/scores/batch`, and with `--wait` follows
-`/api/scores/batches/{id}` with a progress bar until the batch is finished.
+A client of a running server (through `spanlake.client`): it POSTs `/api/scores/batch`, and with
+`--wait` follows the batch with a progress bar (`Batch.wait`) until it is finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from spanlake.cli import CommandError
-from spanlake.cli_client import Client, add_server_args, describe_error, progress
-
-POLL_SECONDS = 0.5
+from spanlake.cli_client import add_server_args, describe
+from spanlake.client import Client as ApiClient
+from spanlake.client import SpanlakeError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,51 +62,30 @@ def _trace_ids(name: str) -> list[str]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"scorer": args.scorer}
+    selection: dict[str, Any] = {}
     if args.filter is not None:
-        body["filter"] = _filter(args.filter)
-        if args.limit is not None:
-            body["limit"] = args.limit
+        selection["filter"] = _filter(args.filter)
+        selection["limit"] = args.limit
     else:
         if args.limit is not None:
             raise CommandError("--limit applies to --filter only")
-        body["trace_ids"] = _trace_ids(args.trace_ids)
-    if args.sample is not None:
-        body["sample"] = args.sample
+        selection["trace_ids"] = _trace_ids(args.trace_ids)
     console = Console(stderr=True)
-    with Client(args, timeout=120) as client:
-        accepted = client.request("POST", "/api/scores/batch", ok=(202,), with_status=True, json=body).data
-        batch_id, total = accepted["batch_id"], accepted["trace_count"]
-        unknown = accepted.get("unknown_count", len(accepted.get("unknown_trace_ids", [])))
-        note = f", {unknown} trace id(s) not in the store" if unknown else ""
-        console.print(f"batch {batch_id}: {total} trace(s) to score with {args.scorer}{note}")
-        if not args.wait:
-            print(batch_id)
-            return 0
-        batch = _follow(client.http, batch_id, total, quiet=args.quiet, console=console)
-    console.print(f"batch {batch_id} {batch['status']}: {batch['completed']} scored, {batch['failed']} failed")
-    for err in batch.get("errors", [])[:5]:
+    try:
+        with ApiClient(args.url, args.api_key, timeout=120) as client:
+            batch = client.scores.batch(args.scorer, sample=args.sample, **selection)
+            note = f", {batch.unknown_count} trace id(s) not in the store" if batch.unknown_count else ""
+            console.print(f"batch {batch.batch_id}: {batch.trace_count} trace(s) to score with {args.scorer}{note}")
+            if not args.wait:
+                print(batch.batch_id)
+                return 0
+            # The client keeps polling through a server restart (the batch resumes there).
+            status = batch.wait(progress=not args.quiet)
+    except SpanlakeError as exc:
+        raise CommandError(describe(exc, with_status=True)) from None
+    console.print(f"batch {batch.batch_id} {status.status}: {status.completed} scored, {status.failed} failed")
+    for err in (status.errors or [])[:5]:
         where = err.get("trace_id") or "batch"
         console.print(f"  {where}: {err.get('error')}")
-    print(batch_id)
-    return 1 if batch["status"] == "failed" else 0
-
-
-def _follow(http: httpx.Client, batch_id: str, total: int, *, quiet: bool, console: Console) -> dict[str, Any]:
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with progress(quiet, *columns, console=console, transient=False, terminal_only=False, label=False) as bar:
-        task = bar.add_task("score", total=total or 1, failed=0)
-        while True:
-            try:
-                resp = http.get(f"/api/scores/batches/{batch_id}")
-            except httpx.HTTPError:
-                time.sleep(POLL_SECONDS * 4)  # a restarting server resumes the batch; keep following
-                continue
-            if resp.status_code != 200:
-                raise CommandError(describe_error(resp, with_status=True))
-            batch = resp.json()
-            bar.update(task, completed=batch["completed"] + batch["failed"], failed=batch["failed"])
-            if batch["status"] in ("completed", "failed"):
-                return batch
-            time.sleep(POLL_SECONDS)
+    print(batch.batch_id)
+    return 1 if status.status == "failed" else 0

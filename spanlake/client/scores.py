@@ -22,7 +22,8 @@ class Batch:
 
     batch_id: str
     trace_count: int
-    unknown_trace_ids: list[str] = field(default_factory=list)
+    unknown_trace_ids: list[str] = field(default_factory=list)  # the first 1000
+    unknown_count: int = 0
     _driver: Driver = field(default=None, repr=False)  # type: ignore[assignment]
 
     def _status(self) -> Op[BatchStatus]:
@@ -90,7 +91,8 @@ class Scores:
             body["sample"] = sample
         reply = yield Call("POST", "/api/scores/batch", json=body, ok=(202,))
         data = reply.data
-        return Batch(data["batch_id"], data["trace_count"], data.get("unknown_trace_ids") or [], self._driver)
+        unknown = data.get("unknown_trace_ids") or []
+        return Batch(data["batch_id"], data["trace_count"], unknown, data.get("unknown_count", len(unknown)), self._driver)
 
     @operation
     def get_batch(self, batch_id: str) -> Op[BatchStatus]:
