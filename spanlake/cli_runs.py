@@ -1,7 +1,8 @@
 """`spanlake run DATASET (--target URL | --task MODULE:FUNCTION) --scorer S ... [--fail-under S=V ...]`.
 
-A client of a running server. With `--target` it POSTs `/api/datasets/{d}/runs` (the server calls
-the URL), and with `--wait` follows the run with a progress bar, then prints a summary table. With
+A client of a running server, through `spanlake.client`. With `--target` it starts a server-side
+run (the server calls the URL), and with `--wait` follows it with progress bars, then prints a
+summary table. With
 `--task` it runs a Python function here over every item (`Client.run_experiment`: a client-side
 run) and always waits. `--fail-under scorer=value` makes it a CI gate: exit code 3 when a
 scorer's mean ends below its value (a failed or cancelled run exits 1).
@@ -14,23 +15,17 @@ import json
 import math
 import os
 import sys
-import time
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from spanlake.cli import CommandError
-from spanlake.cli_client import Client, add_server_args, describe_error, progress
+from spanlake.cli_client import add_server_args, describe
 from spanlake.client import Client as ApiClient
 from spanlake.client import SpanlakeError, ThresholdError
 from spanlake.client.summary import below, render
 
-POLL_SECONDS = 0.5
 EXIT_BELOW_THRESHOLD = 3
-FINISHED = ("completed", "failed", "cancelled")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -110,47 +105,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_task(args, gates)
     body = _body(args)
     console = Console(stderr=True)
-    runs_path = f"/api/datasets/{quote(args.dataset, safe='')}/runs"
-    with Client(args, timeout=120) as client:
-        run = client.request("POST", runs_path, ok=(202,), json=body).data
-        scorers = ", ".join(run["scorers"]) or "no scorers"
-        console.print(f"run {run['name']} ({run['id']}): {run['total']} item(s) against {args.target}, {scorers}")
-        if not (args.wait or gates):
-            print(run["id"])
-            return 0
-        run = _follow(client.http, f"{runs_path}/{run['id']}", run, quiet=args.quiet, console=console)
-    print_summary(run, gates, console)
-    print(run["id"])
-    if run["status"] != "completed":
-        reasons = "; ".join(str(e.get("error")) for e in run.get("errors", [])[:3])
-        raise CommandError(f"run {run['name']} {run['status']}" + (f": {reasons}" if reasons else ""))
-    missed = below(run, gates)
+    try:
+        with ApiClient(args.url, args.api_key, timeout=120) as client:
+            run = client.runs.create(args.dataset, target=body["target"], scorers=body["scorers"],
+                                     name=body.get("name"), concurrency=body["concurrency"],
+                                     metadata=body.get("metadata"))
+            scorers = ", ".join(run.scorers) or "no scorers"
+            console.print(f"run {run.name} ({run.id}): {run.total} item(s) against {args.target}, {scorers}")
+            if not (args.wait or gates):
+                print(run.id)
+                return 0
+            # The client keeps polling through a server restart (the run resumes there).
+            run = client.runs.wait(run.dataset_id, run.id, progress=False if args.quiet else None)
+    except SpanlakeError as exc:
+        raise CommandError(describe(exc)) from None
+    print_summary(run.raw, gates, console)
+    print(run.id)
+    if run.status != "completed":
+        reasons = "; ".join(str(e.get("error")) for e in (run.errors or [])[:3])
+        raise CommandError(f"run {run.name} {run.status}" + (f": {reasons}" if reasons else ""))
+    missed = below(run.raw, gates)
     if missed:
         console.print("[bold red]fail-under missed:[/] " + "; ".join(missed))
         return EXIT_BELOW_THRESHOLD
     return 0
-
-
-def _follow(http: httpx.Client, path: str, run: dict[str, Any], *, quiet: bool, console: Console) -> dict[str, Any]:
-    columns = (BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn())
-    total = run["total"] or 1
-    with progress(quiet, *columns, console=console) as bar:
-        executing = bar.add_task("executing", total=total, note="")
-        scoring = bar.add_task("scoring", total=total, note="", visible=bool(run["scorers"]))
-        while True:
-            try:
-                resp = http.get(path)
-            except httpx.HTTPError:
-                time.sleep(POLL_SECONDS * 4)  # a restarting server resumes the run; keep following
-                continue
-            if resp.status_code != 200:
-                raise CommandError(describe_error(resp))
-            run = resp.json()
-            bar.update(executing, completed=run["completed"] + run["failed"], note=f"{run['failed']} failed")
-            bar.update(scoring, completed=run["scored"], note=f"{run['scoring_failed']} failed")
-            if run["status"] in FINISHED:
-                return run
-            time.sleep(POLL_SECONDS)
 
 
 def print_summary(run: dict[str, Any], gates: dict[str, float], console: Console) -> None:
@@ -188,7 +166,7 @@ def run_task(args: argparse.Namespace, gates: dict[str, float]) -> int:
         console.print("[bold red]fail-under missed:[/] " + "; ".join(exc.missed))
         return EXIT_BELOW_THRESHOLD
     except SpanlakeError as exc:
-        raise CommandError(exc.message if exc.status == 0 else str(exc)) from None
+        raise CommandError(describe(exc)) from None
     print_summary(run.raw, gates, console)
     print(run.id)
     if run.status != "completed":

@@ -94,14 +94,19 @@ class Runs:
 
     def _wait(self, dataset: str, run: str, *, progress: bool | None = None, timeout: float | None = None,
               poll: float = POLL_SECONDS) -> Op[Run]:
+        """Poll until the run is completed, failed or cancelled (through server restarts, within the
+        retry time); progress bars for executing and scoring."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with bar(progress, transient=True) as shown:
-            task = None
+            tasks: tuple[Any, Any] | None = None
             while True:
                 current = yield from self._get(dataset, run)
-                if task is None:
-                    task = shown.add_task("scoring", total=current.total or 1, note="")
-                shown.update(task, completed=current.scored, note=f"{current.raw.get('scoring_failed', 0)} failed")
+                if tasks is None:  # a server-side run executes first; a client-side one was executed by us
+                    total = current.total or 1
+                    tasks = (shown.add_task("executing", total=total, note="", visible=current.mode == "server"),
+                             shown.add_task("scoring", total=total, note="", visible=bool(current.scorers)))
+                shown.update(tasks[0], completed=current.completed + current.failed, note=f"{current.failed} failed")
+                shown.update(tasks[1], completed=current.scored, note=f"{current.raw.get('scoring_failed', 0)} failed")
                 if current.finished:
                     return current
                 if deadline is not None and time.monotonic() > deadline:
