@@ -13,7 +13,7 @@ from rich.progress import Progress, ProgressColumn, TextColumn
 
 from spanlake.cli import CommandError
 from spanlake.client.errors import SpanlakeError, from_body
-from spanlake.client.transport import DEFAULT_URL, Call, Config, Reply, SyncTransport
+from spanlake.client.transport import DEFAULT_RETRY_TIMEOUT, DEFAULT_URL, Call, Config, Reply, SyncTransport
 
 
 def add_server_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -30,16 +30,13 @@ def server_parent() -> argparse.ArgumentParser:
     return add_server_args(argparse.ArgumentParser(add_help=False))
 
 
-CLI_RETRY_SECONDS = 3.0  # a wrong --url fails within seconds; brief 429/503 back-pressure is still waited out
-
-
 class Client:
     """The CLI's face of `spanlake.client`'s transport (same headers, env defaults, retries and error
     parsing); every failure becomes a one-line CommandError. `http` is the underlying httpx client,
     for the commands that stream."""
 
     def __init__(self, args: argparse.Namespace, *, timeout: float = 600.0):
-        self.config = Config.make(args.url, args.api_key, timeout, CLI_RETRY_SECONDS)
+        self.config = Config.make(args.url, args.api_key, timeout, DEFAULT_RETRY_TIMEOUT)
         self.url = self.config.url
         self.transport = SyncTransport(self.config)
         self.http = self.transport.http

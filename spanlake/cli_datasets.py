@@ -20,7 +20,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from spanlake.cli import CommandError
-from spanlake.cli_client import DEFAULT_URL, Client, describe_error, progress, server_parent
+from spanlake.cli_client import DEFAULT_URL, Client, describe, describe_error, progress, server_parent
+from spanlake.client import Client as ApiClient
+from spanlake.client import SpanlakeError
 from spanlake.client.files import CHUNK_ROWS, EXTENSIONS, IMPORT_TYPES, split_rows
 
 __all__ = ["DEFAULT_URL", "Client", "describe_error", "register", "split_rows"]
@@ -63,17 +65,11 @@ def _progress(args: argparse.Namespace, *columns: Any) -> Progress:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    client = Client(args)
-    rows: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": 1000}
-    if args.search:
-        params["search"] = args.search
-    while True:
-        page = client.request("GET", "/api/datasets", params=params).data
-        rows.extend(page["items"])
-        if not page["next_cursor"]:
-            break
-        params["cursor"] = page["next_cursor"]
+    try:
+        with ApiClient(args.url, args.api_key) as client:
+            rows = [d.raw for d in client.datasets.list(search=args.search or None, page_size=1000)]
+    except SpanlakeError as exc:
+        raise CommandError(describe(exc)) from None
     if args.json:
         for row in rows:
             print(json.dumps(row))

@@ -4,7 +4,9 @@ Retries follow what the server asks for: 429 and 503 are tried again after their
 (the ingest and scoring back-pressure answers). Connection failures are retried with backoff too,
 so a server restarting mid-experiment is waited for; a request that may have reached the server
 (a read error after sending) is repeated only when repeating it cannot change the outcome
-(`Call.idempotent`). Every call has one time budget for its retries (`retry_timeout`).
+(`Call.idempotent`). Every call has one time budget for its retries (`retry_timeout`); until a
+client has had one answer from the server, connection failures get `FIRST_CONTACT_SECONDS` only,
+so a wrong URL fails fast while a server restarting under a running client is waited for.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from spanlake.client.errors import SpanlakeError, from_body
 DEFAULT_URL = "http://127.0.0.1:4318"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRY_TIMEOUT = 120.0
+FIRST_CONTACT_SECONDS = 5.0
 RETRY_STATUSES = (429, 503)
 _SAFE_METHODS = ("GET", "HEAD", "PUT", "DELETE", "PATCH")  # PATCH: setting the same values opens no version
 _UNSET: Any = object()
@@ -158,7 +161,15 @@ def _partial(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-class SyncTransport:
+class _Budget:
+    config: Config
+    reached = False  # has the server answered this client yet?
+
+    def _budget(self) -> float:
+        return self.config.retry_timeout if self.reached else min(self.config.retry_timeout, FIRST_CONTACT_SECONDS)
+
+
+class SyncTransport(_Budget):
     def __init__(self, config: Config, http: httpx.Client | None = None):
         self.config = config
         self.http = http or httpx.Client(base_url=config.url, headers=config.headers(), timeout=config.http_timeout())
@@ -170,10 +181,11 @@ class SyncTransport:
             try:
                 reply = self._once(call)
             except httpx.HTTPError as exc:
-                delay = retry_delay(call, attempt, started, self.config.retry_timeout, error=exc)
+                delay = retry_delay(call, attempt, started, self._budget(), error=exc)
                 if delay is None:
                     raise unreachable(self.config.url, exc) from None
             else:
+                self.reached = True
                 delay = retry_delay(call, attempt, started, self.config.retry_timeout, reply=reply)
                 if delay is None:
                     return check(call, reply)
@@ -197,7 +209,7 @@ class SyncTransport:
         self.http.close()
 
 
-class AsyncTransport:
+class AsyncTransport(_Budget):
     def __init__(self, config: Config, http: httpx.AsyncClient | None = None):
         self.config = config
         self.http = http or httpx.AsyncClient(base_url=config.url, headers=config.headers(),
@@ -210,10 +222,11 @@ class AsyncTransport:
             try:
                 reply = await self._once(call)
             except httpx.HTTPError as exc:
-                delay = retry_delay(call, attempt, started, self.config.retry_timeout, error=exc)
+                delay = retry_delay(call, attempt, started, self._budget(), error=exc)
                 if delay is None:
                     raise unreachable(self.config.url, exc) from None
             else:
+                self.reached = True
                 delay = retry_delay(call, attempt, started, self.config.retry_timeout, reply=reply)
                 if delay is None:
                     return check(call, reply)
