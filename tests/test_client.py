@@ -272,9 +272,9 @@ def test_429_and_503_are_retried_after_retry_after():
         server.stop()
 
 
-def test_a_server_that_never_comes_back_is_reported():
+def test_a_server_never_reached_is_reported_within_seconds():
     started = time.monotonic()
-    with Client(f"http://127.0.0.1:{free_port()}", retry_timeout=0.5) as c, pytest.raises(SpanlakeError) as caught:
-        c.datasets.get("golden")
+    with Client(f"http://127.0.0.1:{free_port()}") as c, pytest.raises(SpanlakeError) as caught:
+        c.datasets.get("golden")  # a wrong URL: not the 120 s a restart under a running client gets
     assert caught.value.status == 0 and "cannot reach spanlake" in caught.value.message
-    assert 0.4 < time.monotonic() - started < 5
+    assert 4 < time.monotonic() - started < 10
