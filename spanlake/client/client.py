@@ -44,7 +44,9 @@ class _Resources:
 
 class Client(_Resources):
     """A blocking client. `timeout`: seconds per request; `retry_timeout`: how long one call keeps
-    retrying 429/503 answers and connection failures (a restarting server) before giving up."""
+    retrying 429/503 answers and connection failures (a restarting server) before giving up.
+    `http`: your own httpx.Client (proxies, event hooks), used as is: give it the base URL and the
+    authorization header yourself."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  retry_timeout: float = DEFAULT_RETRY_TIMEOUT, http: httpx.Client | None = None):
