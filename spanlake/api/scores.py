@@ -29,6 +29,7 @@ from spanlake.scoring.base import ScoreResult, ScoringError
 from spanlake.scoring.batches import KIND, BatchRequestError, parse_request
 from spanlake.store import jobs
 from spanlake.store import scores as score_store
+from spanlake.store.score_summary import score_summary
 from spanlake.store.writer import utc_now
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
@@ -129,6 +130,35 @@ async def scorer_results(request: Request) -> JSONResponse:
     return JSONResponse(
         {"scorer": name, "stats": stats, "items": items, "next_cursor": _next_cursor(items, limit, "created_at", "id")}
     )
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return value
+
+
+def summary_params(request: Request) -> dict[str, Any]:
+    """The query of GET /api/scores/summary (the scores page reads the same)."""
+    return {
+        "query": _score_query(request),
+        "pass_threshold": _number_param(request, "pass_threshold"),
+        "bins": _int_param(request, "bins", 10, 1, 50),
+        "worst": _int_param(request, "worst", 5, 0, 50),
+    }
+
+
+async def summarize_scores(request: Request) -> JSONResponse:
+    params = summary_params(request)
+    items = await _store(request).read(partial(score_summary, **params))
+    return JSONResponse({"items": items, "next_cursor": None, "pass_threshold": params["pass_threshold"]})
 
 
 # Batches ------------------------------------------------------------------------------------
@@ -289,6 +319,7 @@ def routes() -> list[Route]:
         Route("/api/scores/batch", create_batch, methods=["POST"]),
         Route("/api/scores/batches", list_batches, methods=["GET"]),
         Route("/api/scores/batches/{batch_id}", get_batch, methods=["GET"]),
+        Route("/api/scores/summary", summarize_scores, methods=["GET"]),
         Route("/api/scores", list_scores, methods=["GET"]),
         Route("/api/scores", create_score, methods=["POST"]),
         Route("/api/traces/{trace_id}/scores", trace_scores, methods=["GET"]),

@@ -74,6 +74,37 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "hint": {"type": ["string", "null"]},
         },
     },
+    "ScoreSummary": {
+        "type": "object",
+        "required": ["name", "count", "mean", "min", "max", "pass_rate", "histogram", "labels", "worst"],
+        "description": "one score name over trace scores (dataset run scores are summarised per run)",
+        "properties": {
+            "name": {"type": "string"},
+            "count": {"type": "integer"},
+            "mean": {"type": ["number", "null"]},
+            "min": {"type": ["number", "null"]},
+            "max": {"type": ["number", "null"]},
+            "pass_rate": {"type": ["number", "null"],
+                          "description": "share at or above pass_threshold; without one, of boolean scores that are true"},
+            "data_types": {"type": "array", "items": {"type": "string"}},
+            "scorers": {"type": "array", "items": {"type": "string"}},
+            "sources": {"type": "array", "items": {"type": "string"}},
+            "last_scored_at": {"type": ["string", "null"]},
+            "histogram": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"lower": {"type": "number"}, "upper": {"type": "number"},
+                                                           "count": {"type": "integer"}}},
+            },
+            "labels": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "the 10 commonest"},
+            "worst": {
+                "type": "array",
+                "description": "lowest values first (scores read as higher is better)",
+                "items": {"type": "object", "properties": {
+                    "trace_id": {"type": "string"}, "span_id": _NULLABLE_STR, "value": {"type": "number"},
+                    "label": _NULLABLE_STR, "explanation": _NULLABLE_STR, "created_at": {"type": "string"}}},
+            },
+        },
+    },
     "ScoreBatchRequest": {
         "type": "object",
         "required": ["scorer"],
@@ -161,6 +192,23 @@ OPENAPI_PATHS: dict[str, Any] = {
                     _page(_SCORE, scorer={"type": "string"}, stats={"type": "object"}),
                 ),
                 **error_responses(400, 401, 404, 503),
+            },
+        }
+    },
+    "/api/scores/summary": {
+        "get": {
+            "summary": "Per score name: count, mean, pass rate, histogram, commonest labels and the worst traces",
+            "parameters": [
+                query_param("pass_threshold", "value counted as a pass (default: true for boolean scores)", {"type": "number"}),
+                query_param("bins", "histogram bins, 1-50 (default 10)", {"type": "integer", "minimum": 1, "maximum": 50}),
+                query_param("worst", "lowest-valued scores listed per name, 0-50 (default 5)",
+                            {"type": "integer", "minimum": 0, "maximum": 50}),
+                *[p for p in _SCORE_FILTERS if p["name"] not in ("limit", "cursor")],
+            ],
+            "responses": {
+                "200": json_response("One entry per score name", _page({"$ref": _REF + "ScoreSummary"},
+                                                                       pass_threshold={"type": ["number", "null"]})),
+                **error_responses(400, 401),
             },
         }
     },

@@ -216,10 +216,7 @@ def score_stats(
                 [lo, width or 1.0, bins - 1, *params],
             ).fetchall()
         )
-        edges = [round(lo + i * width, 12) for i in range(bins + 1)] if width else [lo, hi]
-        histogram = [
-            {"lower": edges[i], "upper": edges[i + 1], "count": int(counts.get(i, 0))} for i in range(len(edges) - 1)
-        ]
+        histogram = histogram_bins(lo, hi, bins, counts)
     labels = cur.execute(
         f"SELECT label, count(*) FROM scores WHERE {where} AND label IS NOT NULL GROUP BY label ORDER BY 2 DESC, 1 LIMIT 50",
         params,
@@ -233,6 +230,15 @@ def score_stats(
         "histogram": histogram,
         "labels": {label: int(n) for label, n in labels},
     }
+
+
+def histogram_bins(lo: float, hi: float, bins: int, counts: dict[int, int]) -> list[dict[str, Any]]:
+    """Equal-width bins from lo to hi (one bin when all values are equal), counts keyed by bin index.
+
+    The queries put a value in bin `least(floor((value - lo) / width), bins - 1)`."""
+    width = (hi - lo) / bins if hi > lo else 0.0
+    edges = [round(lo + i * width, 12) for i in range(bins + 1)] if width else [lo, hi]
+    return [{"lower": edges[i], "upper": edges[i + 1], "count": int(counts.get(i, 0))} for i in range(len(edges) - 1)]
 
 
 def scores_for_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
