@@ -27,6 +27,11 @@ def _capture(request: Request) -> Any:
 
 
 async def list_rules(request: Request) -> JSONResponse:
+    return JSONResponse(await rules_listing(request))
+
+
+async def rules_listing(request: Request) -> dict[str, Any]:
+    """The loaded rules with their counters and the reload state (the rules page shows the same)."""
     capture = _capture(request)
     ruleset: RuleSet = capture.ruleset
     items = [
@@ -41,15 +46,13 @@ async def list_rules(request: Request) -> JSONResponse:
         for rule in ruleset.rules
     ]
     error = capture.state.error
-    return JSONResponse(
-        {
-            "items": items,
-            "next_cursor": None,
-            "source": capture.path,
-            "loaded_at": iso_from_datetime(capture.state.loaded_at),
-            "reload_error": None if error is None else {**error, "at": iso_from_datetime(error["at"])},
-        }
-    )
+    return {
+        "items": items,
+        "next_cursor": None,
+        "source": capture.path,
+        "loaded_at": iso_from_datetime(capture.state.loaded_at),
+        "reload_error": None if error is None else {**error, "at": iso_from_datetime(error["at"])},
+    }
 
 
 def _time(body: dict[str, Any], key: str, default: Any = None) -> Any:
