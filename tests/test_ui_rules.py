@@ -81,8 +81,8 @@ def test_rules_with_counters_then_a_reload_error(rules_server, open_page):
     browser_page.screenshot("rules-desktop")
     phone = open_page(server.http_url, PHONE)
     phone.page.goto("/rules")
-    assert phone.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone.screenshot("rules-phone")
+    assert phone.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
     # A broken file is refused; the old rules stay and the page says why.
     server.rules_path.write_text("rules:\n  - {name: broken, dataset: x, when: {field: nope, op: eq, value: 1}}\n")

@@ -33,7 +33,7 @@ def _component(request: Request) -> Any:
     return running_component(request, RUNS_COMPONENT, "dataset runs")
 
 
-def _run_ref(request: Request) -> str:
+def run_ref(request: Request) -> str:
     return validate.text(request.path_params["run_id"], "run_id", max_len=validate.MAX_NAME)
 
 
@@ -66,39 +66,78 @@ async def create_run(request: Request) -> Response:
     return JSONResponse(run, status_code=202, headers={"Location": run["url"]})
 
 
+def _flag(request: Request, name: str) -> bool:
+    raw = (request.query_params.get(name) or "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise Invalid(f"{name} must be true or false, got {request.query_params.get(name)!r}")
+    return raw in ("true", "1")
+
+
+def runs_before(request: Request) -> tuple[dt.datetime, str] | None:
+    """The (created_at, id) a page of runs continues after, from its cursor."""
+    state = cursor(request, "t", "id")
+    if state is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(state["t"])), str(state["id"])
+    except ValueError:
+        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
+
+
+def runs_cursor(key: tuple[str, str] | None) -> str | None:
+    return encode_cursor({"t": key[0], "id": key[1]}) if key else None
+
+
+def result_status(request: Request) -> str | None:
+    status = request.query_params.get("status") or None
+    if status is not None and status not in RESULT_STATUSES:
+        raise Invalid(f"status must be one of {', '.join(RESULT_STATUSES)}, got {status!r}")
+    return status
+
+
+def results_after(request: Request) -> int:
+    """The seq a page of results continues after (-1: from the start)."""
+    state = cursor(request, "seq")
+    return integer(state["seq"]) if state else -1
+
+
+def results_cursor(next_seq: int | None) -> str | None:
+    return encode_cursor({"seq": next_seq}) if next_seq is not None else None
+
+
+def compare_offset(request: Request) -> int:
+    state = cursor(request, "o")
+    offset = integer(state["o"]) if state else 0
+    if offset < 0:
+        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
+    return offset
+
+
+def compare_cursor(next_offset: int | None) -> str | None:
+    return encode_cursor({"o": next_offset}) if next_offset is not None else None
+
+
 @endpoint
 async def list_runs(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    state = cursor(request, "t", "id")
-    before = None
-    if state is not None:
-        try:
-            before = (dt.datetime.fromisoformat(str(state["t"])), str(state["id"]))
-        except ValueError:
-            raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
-    items, key = await store(request).read(run_queries.list_runs, ref(request), before, limit)
-    next_cursor = encode_cursor({"t": key[0], "id": key[1]}) if key else None
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+    before = runs_before(request)
+    with_summary = _flag(request, "summary")
+    items, key = await store(request).read(run_queries.list_runs, ref(request), before, limit, with_summary)
+    return JSONResponse({"items": items, "next_cursor": runs_cursor(key)})
 
 
 @endpoint
 async def get_run(request: Request) -> Response:
-    return JSONResponse(await store(request).read(run_queries.get_run, ref(request), _run_ref(request)))
+    return JSONResponse(await store(request).read(run_queries.get_run, ref(request), run_ref(request)))
 
 
 @endpoint
 async def list_results(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    status = request.query_params.get("status") or None
-    if status is not None and status not in RESULT_STATUSES:
-        raise Invalid(f"status must be one of {', '.join(RESULT_STATUSES)}, got {status!r}")
-    state = cursor(request, "seq")
-    after = integer(state["seq"]) if state else -1
     rows, next_seq = await store(request).read(
-        run_queries.results_page, ref(request), _run_ref(request), status, after, limit
+        run_queries.results_page, ref(request), run_ref(request), result_status(request), results_after(request), limit
     )
-    next_cursor = encode_cursor({"seq": next_seq}) if next_seq is not None else None
-    return JSONResponse({"items": rows, "next_cursor": next_cursor})
+    return JSONResponse({"items": rows, "next_cursor": results_cursor(next_seq)})
 
 
 @endpoint
@@ -110,20 +149,20 @@ async def post_results(request: Request) -> Response:
         out = run_service.post_results(cur, dataset, run_ref, rows)
         return {"accepted": out["accepted"], "run": run_queries.describe(cur, out["run"])}
 
-    return JSONResponse(await store(request).write(write, ref(request), _run_ref(request)))
+    return JSONResponse(await store(request).write(write, ref(request), run_ref(request)))
 
 
 @endpoint
 async def complete_run(request: Request) -> Response:
     component = _component(request)
-    run = await store(request).write(_describe_after(run_service.complete_run), ref(request), _run_ref(request))
+    run = await store(request).write(_describe_after(run_service.complete_run), ref(request), run_ref(request))
     component.wake()
     return JSONResponse(run, status_code=202)
 
 
 @endpoint
 async def cancel_run(request: Request) -> Response:
-    run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), _run_ref(request))
+    run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), run_ref(request))
     component = request.app.state.services.components.get(RUNS_COMPONENT)
     if component is not None:
         component.cancelled(run["id"])
@@ -137,13 +176,8 @@ async def compare_runs(request: Request) -> Response:
     if len(names) != 2 or not all(names):
         raise Invalid(f"runs must name two runs, comma-separated: runs=a,b (ids or names), got {raw!r}")
     limit = parse_limit(request.query_params.get("limit"))
-    state = cursor(request, "o")
-    offset = integer(state["o"]) if state else 0
-    if offset < 0:
-        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
-    out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], offset, limit)
-    next_offset = out.pop("next_offset")
-    out["next_cursor"] = encode_cursor({"o": next_offset}) if next_offset is not None else None
+    out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], compare_offset(request), limit)
+    out["next_cursor"] = compare_cursor(out.pop("next_offset"))
     return JSONResponse(out)
 
 

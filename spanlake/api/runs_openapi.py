@@ -194,7 +194,12 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/datasets/{dataset}/runs": {
         "get": {
             "summary": "Runs of the dataset, newest first",
-            "parameters": [DATASET, *LIST_PARAMS],
+            "parameters": [
+                DATASET,
+                query_param("summary", "true: each run with its summary (per-scorer mean and pass rate, latency, tokens)",
+                            {"type": "boolean", "default": False}),
+                *LIST_PARAMS,
+            ],
             "responses": {
                 "200": json_response("A page of runs", {"type": "object", "required": ["items", "next_cursor"], "properties": {
                     "items": {"type": "array", "items": _ref("Run")}, "next_cursor": NULLABLE_TEXT}}),

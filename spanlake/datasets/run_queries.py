@@ -62,9 +62,13 @@ def get_run(cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str) -> d
 
 
 def list_runs(
-    cur: duckdb.DuckDBPyConnection, dataset_ref: str, before: tuple[dt.datetime, str] | None, limit: int
+    cur: duckdb.DuckDBPyConnection, dataset_ref: str, before: tuple[dt.datetime, str] | None, limit: int,
+    with_summary: bool = False,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-    """A page of runs, newest first, and the (created_at, id) key of the next page, if any."""
+    """A page of runs, newest first, and the (created_at, id) key of the next page, if any.
+
+    `with_summary` adds each run's summary (per-scorer mean and pass rate, latency, tokens): the
+    runs page shows it for every run."""
     dataset = resolve(cur, dataset_ref)
     found = runs.list_runs(cur, dataset["id"], limit=limit + 1, before=before)
     more = len(found) > limit
@@ -73,7 +77,10 @@ def list_runs(
     items = []
     for run in found:
         job = jobs.get_job(cur, run.job_id) if run.job_id else None
-        items.append(run_json(run, counts[run.id], job))
+        item = run_json(run, counts[run.id], job)
+        if with_summary:
+            item["summary"] = run_reads.summary(cur, run)
+        items.append(item)
     key = (found[-1].created_at.isoformat(), found[-1].id) if more and found else None
     return items, key
 

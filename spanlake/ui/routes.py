@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from spanlake.ui.pages import dataset, datasets, login, traces
+from spanlake.ui.pages import dataset, datasets, login, rules, runs, scores, traces
 from spanlake.ui.templating import STATIC_DIR
 
 
@@ -16,6 +16,13 @@ def routes() -> list[BaseRoute]:
         Route("/datasets", datasets.datasets_page, methods=["GET"]),
         Route("/datasets/{name}/preview", datasets.dataset_preview, methods=["GET"]),
         Route("/datasets/{name}", dataset.dataset_page, methods=["GET"]),
+        Route("/scores", scores.scores_page, methods=["GET"]),
+        Route("/scores/batches", scores.batches_fragment, methods=["GET"]),
+        Route("/scores/summary", scores.summary_fragment, methods=["GET"]),
+        Route("/rules", rules.rules_page, methods=["GET"]),
+        Route("/datasets/{dataset}/runs", runs.runs_page, methods=["GET"]),
+        Route("/datasets/{dataset}/runs/compare", runs.compare_page, methods=["GET"]),  # before {run_id}
+        Route("/datasets/{dataset}/runs/{run_id}", runs.run_page, methods=["GET"]),
         Route("/login", login.login_page, methods=["GET"]),
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
