@@ -20,6 +20,7 @@ from spanlake.scoring.llm_judge import LlmJudge
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.store import jobs
 from spanlake.store.migrate import migrate
+from spanlake.store.score_summary import score_summary
 from spanlake.store.scores import ScoreQuery, list_scores, score_stats, upsert_scores
 from spanlake.store.writer import utc_now
 
@@ -99,6 +100,29 @@ def test_upsert_replaces_same_identity_and_stats(cur):
     assert stats["count"] == 2 and stats["pass_rate"] == 0.5 and stats["mean"] == pytest.approx(0.7)
     assert [b["count"] for b in stats["histogram"]] == [1, 0, 0, 1]
     assert score_stats(cur, ScoreQuery(name="q"), pass_threshold=None)["pass_rate"] is None  # numeric needs a bar
+
+
+def test_summary_per_name_agrees_with_each_scorers_stats(cur):
+    values = {"q": [0.05, 0.31, 0.32, 0.77, 1.0, 0.5], "flag": [1.0, 0.0, 1.0], "same": [3.0, 3.0]}
+    rows = [_score(os.urandom(16).hex(), name, v, data_type="boolean" if name == "flag" else "numeric",
+                   label="good" if v >= 0.5 else "bad")
+            for name, vs in values.items() for v in vs]
+    run_score = _score(os.urandom(16).hex(), "q", -5.0, run_id="r1", run_result_id="x")  # a run's: not a trace score
+    tx(cur, upsert_scores, [*rows, run_score])
+    for threshold in (None, 0.5):
+        summary = {s["name"]: s for s in score_summary(cur, ScoreQuery(), pass_threshold=threshold, bins=4, worst=2)}
+        assert list(summary) == ["flag", "q", "same"]
+        for name in values:
+            stats = score_stats(cur, ScoreQuery(name=name), pass_threshold=threshold, bins=4)
+            if name == "q":  # score_stats sees the run score too; take it out by hand
+                assert stats["count"] == 7
+                continue
+            assert {k: summary[name][k] for k in stats} == stats
+    q = {s["name"]: s for s in score_summary(cur, ScoreQuery(), pass_threshold=None, bins=4, worst=2)}["q"]
+    assert (q["count"], q["min"], q["max"]) == (6, 0.05, 1.0) and q["mean"] == pytest.approx(sum(values["q"]) / 6)
+    assert [h["count"] for h in q["histogram"]] == [1, 3, 0, 2]  # bins of width 0.2375 from 0.05
+    assert [w["value"] for w in q["worst"]] == [0.05, 0.31] and q["labels"] == {"bad": 3, "good": 3}
+    assert score_summary(cur, ScoreQuery(name="nothing"), pass_threshold=None) == []
 
 
 def test_sampling_agrees_between_python_and_sql():
