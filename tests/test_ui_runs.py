@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from datasets_client import add_items, client, new_dataset, unique
 from run_target import RunTarget, results, wait_run
@@ -175,3 +176,22 @@ def test_empty_and_missing(server, open_page):
     assert response.status == 404 and "no-such-dataset" in page.get_by_role("alert").inner_text()
     response = page.goto(f"/datasets/{name}/runs/nope")
     assert response.status == 404 and "nope" in page.get_by_role("alert").inner_text()
+
+
+def test_a_running_run_refreshes_itself_until_done(server, open_page):
+    with RunTarget(slow_seconds=1.0) as slow, client(server) as http:
+        name = unique("ui-live")
+        new_dataset(http, name)
+        add_items(http, name, [{"input": f"SLOW {n}", "expected_output": f"SLOW {n}"} for n in range(3)])
+        resp = http.post(f"/api/datasets/{name}/runs", json={"name": "live", "target": {"url": slow.url}, "concurrency": 1,
+                                                              "scorers": ["exact_match"]})
+        assert resp.status_code == 202, resp.text
+        page = open_page(server.http_url).page
+        page.goto(f"/datasets/{name}/runs/live")
+        badge = page.locator(".page-head .badge")
+        assert badge.inner_text() in ("pending", "running")
+        # No reload: the section asks for itself again until the run is finished.
+        expect(badge).to_have_text("completed", timeout=20_000)
+        assert page.locator("table.results tbody tr").count() == 3
+        assert page.locator("#run-main").get_attribute("hx-get") is None
+        assert wait_run(http, name, "live")["status"] == "completed"
