@@ -42,7 +42,7 @@ def rich_trace() -> tuple[str, dict[str, str], list]:
              attributes={"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "input.value": json.dumps(request),
                          "output.value": json.dumps(response), "llm.token_count.prompt": 321, "llm.token_count.completion": 54,
                          "app.note": HOSTILE_TEXT}),
-        span(trace_id, ids["tool"], "lookup_order", parent=ids["chat"], start_ns=start + 200_000_000, duration_ms=40, error=True,
+        span(trace_id, ids["tool"], "lookup_order", parent=ids["chat"], start_ns=start + 200_000_000, duration_ms=40,
              attributes={"openinference.span.kind": "TOOL", "input.value": json.dumps({"order_id": 42})}),
         span(trace_id, ids["answer"], "format answer", parent=ids["root"], start_ns=start + 700_000_000, duration_ms=150),
     ]
@@ -55,7 +55,8 @@ def rich_trace() -> tuple[str, dict[str, str], list]:
 @pytest.fixture(scope="module")
 def rich(ui_server):
     trace_id, ids, spans = rich_trace()
-    send(ui_server.http_url, spans, "billing-agent")
+    # Its own service and no error span: the traces page tests count the seeded ones by both.
+    send(ui_server.http_url, spans, "refund-agent")
     return trace_id, ids
 
 
@@ -88,11 +89,21 @@ def test_tree_order_depth_and_waterfall_bars(ui_server, open_page, rich):
     assert float(bars[ids["answer"]].get_attribute("x")) > float(bars[ids["chat"]].get_attribute("x")) > 0
     box_root, box_answer = (page.locator(f'li[data-span-id="{ids[k]}"] svg.bar rect').bounding_box() for k in ("root", "answer"))
     assert box_root["width"] > box_answer["width"] > 0
-    # The error span is marked in words, not only in colour.
-    assert page.locator(f'li[data-span-id="{ids["tool"]}"]').get_by_text("Error").is_visible()
-    # The root is shown until a span is chosen.
-    assert page.get_by_role("heading", name="billing.agent", level=2).is_visible()
+    assert page.get_by_role("heading", name="billing.agent", level=2).is_visible()  # the root, until one is chosen
     assert not browser_page.console_errors
+
+
+def test_error_spans_are_marked(ui_server, open_page):
+    errored = ui_server.seeded["error"]
+    page = open_trace(ui_server, open_page, errored.trace_id).page
+    spans = {s["span_id"]: s for s in api_get(ui_server, f"/api/traces/{errored.trace_id}")["spans"]}
+    for span_id, span in spans.items():
+        row = page.locator(f'li[data-span-id="{span_id}"]')
+        # In words, not only in colour.
+        assert row.get_by_text("Error", exact=True).count() == (1 if span["status"] == "ERROR" else 0)
+        assert ("error" in (row.locator("rect").get_attribute("class") or "")) == (span["status"] == "ERROR")
+    # The root is shown until a span is chosen.
+    assert page.get_by_role("heading", name="agent.run", level=2).is_visible()
 
 
 def test_selecting_a_span_shows_its_chat_tool_call_and_attributes(ui_server, open_page, rich):
