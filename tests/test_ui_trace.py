@@ -144,6 +144,16 @@ def test_keyboard_moves_through_the_tree_and_selects(ui_server, open_page, rich)
     page.keyboard.press("Enter")
     page.wait_for_url(f"**span={ids['chat']}")
     assert page.locator("#span-detail").get_by_role("heading", name="chat gpt-4o").is_visible()
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**span={ids['answer']}")
+    page.locator("#span-detail").get_by_role("heading", name="format answer").wait_for()
+    # Back returns to the previous selection, and the tree marks it.
+    page.go_back()
+    page.wait_for_url(f"**span={ids['chat']}")
+    page.locator("#span-detail").get_by_role("heading", name="chat gpt-4o").wait_for()
+    assert page.locator(f'li[data-span-id="{ids["chat"]}"] a').get_attribute("aria-current") == "true"
+    assert page.locator('[data-span-tree] a[aria-current="true"]').count() == 1
 
 
 def test_phone_layout_with_a_span_selected(ui_server, open_page, rich):
@@ -275,6 +285,10 @@ def test_traces_page_selection_adds_whole_traces(ui_server, open_page, rich):
     page.get_by_role("button", name="Select", exact=True).click()
     page.get_by_role("checkbox", name=f"Select trace {trace_id}").check()
     page.get_by_role("checkbox", name=f"Select trace {other.trace_id}").check()
+    browser_page.screenshot("traces-selecting-desktop", full_page=False)
+    page.set_viewport_size(PHONE)
+    browser_page.screenshot("traces-selecting-phone", full_page=False)
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("region", name="Selection").get_by_role("button", name="Add to dataset").click()
     dialog = add_dialog(page)
     dialog.get_by_label("New dataset").check()
