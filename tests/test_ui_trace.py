@@ -21,7 +21,7 @@ LONG_TEXT = "lorem ipsum " * 2500  # 30,000 characters, over LONG_VALUE_CHARS
 def rich_trace() -> tuple[str, dict[str, str], list]:
     """An agent whose chat span asked for a tool: OpenAI request/response JSON, events, a link, a long value."""
     trace_id = new_trace_id()
-    ids = {name: new_span_id() for name in ("root", "retrieve", "chat", "tool", "answer")}
+    ids = {name: new_span_id() for name in ("root", "retrieve", "chat", "tool", "answer", "genai")}
     start = time.time_ns() - 5_000_000_000
     request = {
         "model": "gpt-4o",
@@ -45,6 +45,14 @@ def rich_trace() -> tuple[str, dict[str, str], list]:
         span(trace_id, ids["tool"], "lookup_order", parent=ids["chat"], start_ns=start + 200_000_000, duration_ms=40,
              attributes={"openinference.span.kind": "TOOL", "input.value": json.dumps({"order_id": 42})}),
         span(trace_id, ids["answer"], "format answer", parent=ids["root"], start_ns=start + 700_000_000, duration_ms=150),
+        # GenAI's current shape: messages made of parts, tool calls and their responses among them.
+        span(trace_id, ids["genai"], "chat claude", parent=ids["answer"], start_ns=start + 710_000_000, duration_ms=100,
+             attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "claude-sonnet", "gen_ai.input.messages": json.dumps([
+                 {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+                 {"role": "assistant", "parts": [{"type": "tool_call", "id": "t1", "name": "get_weather", "arguments": {"city": "Paris"}}]},
+                 {"role": "tool", "parts": [{"type": "tool_call_response", "id": "t1", "response": "rainy, 12C"}]},
+             ]), "gen_ai.output.messages": json.dumps([
+                 {"role": "assistant", "parts": [{"type": "text", "content": "It is rainy in Paris."}], "finish_reason": "stop"}])}),
     ]
     chat = spans[2]
     chat.events.add(name="first token", time_unix_nano=start + 180_000_000, attributes=attrs({"ttft_ms": 80}))
@@ -82,7 +90,7 @@ def test_tree_order_depth_and_waterfall_bars(ui_server, open_page, rich):
     api_order = [s["span_id"] for s in api_get(ui_server, f"/api/traces/{trace_id}")["spans"]]
     assert [rows.nth(i).get_attribute("data-span-id") for i in range(rows.count())] == api_order
     depth = {rows.nth(i).get_attribute("data-span-id"): rows.nth(i).get_attribute("data-depth") for i in range(rows.count())}
-    assert depth == {ids["root"]: "0", ids["retrieve"]: "1", ids["chat"]: "1", ids["tool"]: "2", ids["answer"]: "1"}
+    assert depth == {ids["root"]: "0", ids["retrieve"]: "1", ids["chat"]: "1", ids["tool"]: "2", ids["answer"]: "1", ids["genai"]: "2"}
     # Every span has a bar; the later span starts further right.
     bars = {sid: page.locator(f'li[data-span-id="{sid}"] svg.bar rect') for sid in api_order}
     assert all(bar.count() == 1 for bar in bars.values())
@@ -135,6 +143,17 @@ def test_selecting_a_span_shows_its_chat_tool_call_and_attributes(ui_server, ope
     browser_page.screenshot("trace-desktop")
 
 
+def test_genai_parts_render_as_messages(ui_server, open_page, rich):
+    trace_id, ids = rich
+    detail = open_trace(ui_server, open_page, trace_id, ids["genai"]).page.locator("#span-detail")
+    assert "Weather in Paris?" in detail.get_by_role("article", name="user message").inner_text()
+    call = detail.locator(".tool-call")
+    assert "get_weather" in call.inner_text() and '"city": "Paris"' in call.inner_text()
+    result = detail.get_by_role("article", name="tool message").inner_text()
+    assert "rainy, 12C" in result and "t1" in result
+    assert "It is rainy in Paris." in detail.get_by_label("Output messages").inner_text()
+
+
 def test_keyboard_moves_through_the_tree_and_selects(ui_server, open_page, rich):
     trace_id, ids = rich
     page = open_trace(ui_server, open_page, trace_id).page
@@ -146,8 +165,8 @@ def test_keyboard_moves_through_the_tree_and_selects(ui_server, open_page, rich)
     assert page.locator("#span-detail").get_by_role("heading", name="chat gpt-4o").is_visible()
     page.keyboard.press("End")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**span={ids['answer']}")
-    page.locator("#span-detail").get_by_role("heading", name="format answer").wait_for()
+    page.wait_for_url(f"**span={ids['genai']}")
+    page.locator("#span-detail").get_by_role("heading", name="chat claude").wait_for()
     # Back returns to the previous selection, and the tree marks it.
     page.go_back()
     page.wait_for_url(f"**span={ids['chat']}")
