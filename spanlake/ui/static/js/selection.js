@@ -15,6 +15,9 @@ function update() {
   const kind = scope.dataset.selectionKind;
   bar.querySelector("[data-selection-count]").textContent = `${ids.length} ${kind}${ids.length === 1 ? "" : "s"} selected`;
   bar.querySelector("[data-selection-add]").disabled = ids.length === 0;
+  const score = bar.querySelector("[data-selection-score]");
+  score.hidden = kind !== "trace";
+  score.disabled = ids.length === 0;
   document.dispatchEvent(new CustomEvent("selection:change", { detail: { kind, ids } }));
 }
 
@@ -35,6 +38,10 @@ if (scope && toggle && bar) {
     if (event.target.matches?.("[data-select-id]")) update();
   });
   bar.querySelector("[data-selection-clear]").addEventListener("click", () => setMode(false));
+  // The scores page starts a batch for traces carried in its URL.
+  bar.querySelector("[data-selection-score]").addEventListener("click", () => {
+    location.href = `/scores?trace_ids=${selectedIds().join(",")}`;
+  });
   bar.querySelector("[data-selection-add]").addEventListener("click", () => {
     const kind = scope.dataset.selectionKind;
     addToDataset({
