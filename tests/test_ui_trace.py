@@ -283,6 +283,12 @@ def test_span_detail_shows_dataset_badges_after_adding(ui_server, open_page, ric
         dialog = add_dialog(page)
         dialog.get_by_label("New dataset").check()
         dialog.get_by_role("textbox", name="Dataset name").fill(dataset)
+        if n == 0:  # "Create" makes it first; the dialog then offers it as the chosen dataset
+            dialog.get_by_role("button", name="Create").click()
+            page.get_by_role("status").get_by_text(f"Dataset {dataset} created").wait_for()
+            assert dialog.get_by_label("Existing dataset").is_checked()
+            assert dialog.get_by_label("Dataset", exact=True).input_value() == dataset
+            assert api_get(ui_server, f"/api/datasets/{dataset}")["item_count"] == 0
         dialog.get_by_role("button", name="Add 1 span").click()
         page.get_by_role("status").get_by_text(f"1 added to {dataset}").wait_for()
         memberships = page.get_by_label("Datasets", exact=True)

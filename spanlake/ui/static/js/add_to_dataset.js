@@ -33,9 +33,25 @@ function syncTarget(form) {
   const isNew = form.elements.target.value === "new";
   form.elements.dataset.disabled = isNew;
   form.elements.name.disabled = !isNew;
+  form.querySelector("[data-create-dataset]").disabled = !isNew;
 }
 
-async function fillSelect(form) {
+/** "Create": make the named dataset now, then offer it as the chosen existing one. */
+async function createOnly(form) {
+  showError(form, "");
+  const name = form.elements.name.value.trim();
+  if (!name) return showError(form, "Enter a name for the new dataset.");
+  try {
+    await api("POST", "/api/datasets", { name });
+  } catch (error) {
+    return showError(form, error.message);
+  }
+  await fillSelect(form, name);
+  form.elements.name.value = "";
+  toast(`Dataset ${name} created`);
+}
+
+async function fillSelect(form, choose = null) {
   const select = form.elements.dataset;
   select.replaceChildren(new Option("Loading…", ""));
   try {
@@ -47,6 +63,10 @@ async function fillSelect(form) {
       form.elements.target.value = "new";
     } else {
       form.querySelector('input[name="target"][value="existing"]').disabled = false;
+      if (choose !== null) {
+        select.value = choose;
+        form.elements.target.value = "existing";
+      }
     }
   } catch (error) {
     select.replaceChildren(new Option("Could not load datasets", ""));
@@ -100,6 +120,7 @@ function wire(dialog) {
   form.addEventListener("change", (event) => {
     if (event.target.name === "target") syncTarget(form);
   });
+  form.querySelector("[data-create-dataset]").addEventListener("click", () => createOnly(form));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submit(form);
