@@ -33,6 +33,7 @@ def rich_trace() -> tuple[str, dict[str, str], list]:
             {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"status": "shipped"})},
         ],
     }
+    request["tools"] = [{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}]
     response = {"choices": [{"message": {"role": "assistant", "content": "The order shipped; I started the refund."}, "finish_reason": "stop"}]}
     spans = [
         span(trace_id, ids["root"], "billing.agent", start_ns=start, duration_ms=900, attributes={"input.value": "Refund order 42"}),
@@ -128,6 +129,7 @@ def test_selecting_a_span_shows_its_chat_tool_call_and_attributes(ui_server, ope
     call = detail.locator(".tool-call")
     assert "lookup_order" in call.inner_text() and '"order_id": 42' in call.inner_text()
     assert '"status": "shipped"' in detail.get_by_role("article", name="tool message").inner_text()
+    assert "lookup_order" in detail.locator(".tools-offered").inner_text()
     output = detail.get_by_label("Output messages")
     assert "I started the refund" in output.inner_text() and "finish: stop" in output.inner_text()
     assert "321 in · 54 out · 375 total" in detail.inner_text()

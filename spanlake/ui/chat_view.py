@@ -64,7 +64,8 @@ def _messages(value: Any, default_role: str) -> list[Message]:
 def _message(raw: dict[str, Any], default_role: str) -> Message:
     role = raw.get("role") if isinstance(raw.get("role"), str) and raw.get("role") else default_role
     out: Message = {"role": role, "content": _parse(raw.get("content"))}
-    calls = [c for c in map(_tool_call, _parse(raw.get("tool_calls")) or []) if c is not None]
+    listed = _parse(raw.get("tool_calls"))
+    calls = [c for c in map(_tool_call, listed if isinstance(listed, list) else []) if c is not None]
     if isinstance(raw.get("parts"), list):  # GenAI: text, tool_call and tool_call_response parts
         texts = []
         for part in raw["parts"]:
