@@ -297,7 +297,9 @@ def test_span_detail_shows_dataset_badges_after_adding(ui_server, open_page, ric
         if n == 0:
             memberships.get_by_role("link", name=dataset).wait_for()
     memberships.get_by_text("+1 more").wait_for()
-    assert memberships.get_by_role("link").count() == 3
+    assert memberships.get_by_role("link").count() == 3  # the fourth waits behind "+1 more"
+    memberships.get_by_text("+1 more").click()
+    assert memberships.get_by_role("link").count() == 4
     api = api_get(ui_server, f"/api/traces/{trace_id}/spans/{ids['answer']}/datasets")["items"]
     assert sorted(m["dataset_name"] for m in api) == sorted(names)
 
