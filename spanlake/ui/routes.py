@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from spanlake.ui.pages import dataset, datasets, login, rules, runs, scores, traces
+from spanlake.ui.pages import dataset, datasets, login, rules, runs, scores, trace, traces
 from spanlake.ui.templating import STATIC_DIR
 
 
@@ -13,6 +13,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/", traces.traces_page, methods=["GET"]),
         Route("/traces", traces.traces_page, methods=["GET"]),
+        Route("/traces/{trace_id}", trace.trace_page, methods=["GET"]),
         Route("/datasets", datasets.datasets_page, methods=["GET"]),
         Route("/datasets/{name}/preview", datasets.dataset_preview, methods=["GET"]),
         Route("/datasets/{name}", dataset.dataset_page, methods=["GET"]),
