@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import grpc
 import uvicorn
 
 from spanlake.api.app import build_app
-from spanlake.auth import KeyChecker
+from spanlake.auth import KeyRing
 from spanlake.components import start_components, stop_components
 from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
 from spanlake.ingest.queue import QueueConfig, WriteQueue
@@ -41,7 +42,7 @@ class Services:
     queue: WriteQueue
     receiver: Receiver
     metrics: Metrics
-    keys: KeyChecker
+    keys: KeyRing
     ui_sessions: Sessions
     ready: bool = False
     stopping: bool = False
@@ -50,6 +51,7 @@ class Services:
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":
+        keys = KeyRing.from_settings(settings, os.environ)  # before the store: a bad key entry fails fast
         metrics = Metrics()
         store_config = StoreConfig(
             url=settings.store,
@@ -73,7 +75,6 @@ class Services:
                 decode_workers=settings.decode_workers,
             ),
         )
-        keys = KeyChecker(settings.api_keys)
         return cls(settings, store, queue, receiver, metrics, keys, Sessions(keys))
 
     async def stop(self) -> None:

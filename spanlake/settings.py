@@ -69,7 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "api_keys",
         (),
-        "API keys; when set, OTLP and /api/* need 'authorization: Bearer <key>'. Env: comma-separated.",
+        "API keys with every scope; when set, OTLP and /api/* need 'authorization: Bearer <key>'. "
+        "Env: comma-separated. Keys with fewer scopes: the api_keys: list of the config file.",
         _keys,
         flag="--api-key",
         env_var="SPANLAKE_API_KEY",
@@ -116,6 +117,9 @@ class Settings:
     data_path: str | None = None
     rules: str | None = None
     api_keys: tuple[str, ...] = ()
+    # The config file's `api_keys:` entries that are mappings (name, key_env | key_sha256 | key,
+    # scopes); spanlake/auth.py reads them. Plain strings stay in api_keys, with every scope.
+    scoped_keys: tuple[Mapping[str, Any], ...] = ()
     metrics_require_key: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
     max_inflight_bytes: int = 256 * 1024 * 1024
@@ -196,6 +200,11 @@ def load_settings(
     if config_file:
         for key, value in load_config_file(config_file).items():
             setting = _BY_NAME.get(key)
+            if key == "api_keys" and isinstance(value, list):
+                scoped = tuple(v for v in value if isinstance(v, Mapping))
+                if scoped:
+                    values["scoped_keys"] = scoped
+                    value = [v for v in value if not isinstance(v, Mapping)]
             if setting is None:
                 sections[key] = value
             else:

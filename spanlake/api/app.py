@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from spanlake.api import datasets, health, rules, runs, scores, traces
+from spanlake.api import datasets, health, rules, runs, scores, traces, whoami
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from spanlake.api.openapi import build_document, openapi_endpoint
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from spanlake.server import Services
 
 
-DOMAIN_MODULES = (traces, datasets, runs, rules, scores)
+DOMAIN_MODULES = (traces, datasets, runs, rules, scores, whoami)
 
 
 def openapi_document() -> dict:

@@ -1,25 +1,34 @@
-"""Key check for the HTTP side: OTLP, /api/*, the UI pages and (when asked) /metrics.
+"""Keys and scopes on the HTTP side: OTLP, /api/*, the UI pages and (when asked) /metrics.
 
 A request is authenticated by `authorization: Bearer <key>` or, from a browser, by the UI's
-session cookie (set by /login). Unauthenticated API calls get the JSON 401; unauthenticated
-page loads are sent to /login, which comes back to the page after.
+session cookie (set by /login), which names the key it signed in with. Which scope a request
+needs and whose key it carries are decided in spanlake/auth.py; this wrapper applies them, makes
+the caller known to the handler (`request.state.principal`: None on open routes,
+`auth.ANONYMOUS` on a server without keys) and to the store (`created_by`, store/actor.py), and
+writes one access-log line per request. Unauthenticated page loads are sent to /login, which
+comes back to the page after; API calls get the JSON 401, and a key without the scope the 403.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from urllib.parse import quote
 
-from starlette.responses import RedirectResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spanlake.api.errors import error_response
-from spanlake.auth import KeyChecker
+from spanlake.auth import ANONYMOUS, AuthError, KeyRing, PermissionDenied, Principal, permit
+from spanlake.store.actor import reset_actor, set_actor
 from spanlake.ui.guard import request_cookies
 from spanlake.ui.sessions import SESSION_COOKIE, Sessions
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/login", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/",)
+access_log = logging.getLogger("spanlake.access")
+
 MACHINE_PREFIXES = ("/api/", "/v1/")
+# Lines for these paths go to DEBUG: exporters and probes call them many times a second.
+_QUIET_PATHS = frozenset({"/v1/traces", "/healthz", "/readyz", "/metrics"})
 
 
 def is_page(path: str) -> bool:
@@ -28,44 +37,74 @@ def is_page(path: str) -> bool:
 
 
 class RequireApiKey:
-    def __init__(self, app: ASGIApp, *, keys: KeyChecker, sessions: Sessions, protect_metrics: bool = False):
+    def __init__(self, app: ASGIApp, *, keys: KeyRing, sessions: Sessions, protect_metrics: bool = False):
         self.app = app
         self.keys = keys
         self.sessions = sessions
         self.protect_metrics = protect_metrics
 
-    def _needs_key(self, path: str) -> bool:
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
-            return False
-        if path == "/metrics":
-            return self.protect_metrics
-        return True
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys.enabled or not self._needs_key(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method, path = scope["method"], scope["path"]
+        started = time.perf_counter()
+        status = 500
+        who = "-"
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            try:
+                principal = self._principal(scope)
+            except AuthError as exc:
+                if isinstance(exc, PermissionDenied):
+                    who = exc.principal.name
+                await self._refusal(scope, exc)(scope, receive, send_noting_status)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+            if principal is not None:
+                who = principal.name
+            # Only a key's name is recorded: a server without keys attributes writes to nobody.
+            token = set_actor(principal.name if principal is not None and principal is not ANONYMOUS else None)
+            try:
+                await self.app(scope, receive, send_noting_status)
+            finally:
+                reset_actor(token)
+        finally:
+            level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
+            if access_log.isEnabledFor(level):
+                # The path only: a query string is the client's text and could hold anything.
+                access_log.log(level, "%s %s %d key=%s %.1fms", method, path, status, who,
+                               (time.perf_counter() - started) * 1000)
+
+    def _principal(self, scope: Scope) -> Principal | None:
+        """The caller (ANONYMOUS without keys), None on an open route, or AuthError."""
+        if not self.keys.enabled:
+            return ANONYMOUS
         authorization = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        if authorization is not None:
-            authenticated = self.keys.allows(authorization)
+        if authorization is None:
+            # A browser: the key its session signed in with, with that key's scopes.
+            session = self.sessions.verify(request_cookies(scope).get(SESSION_COOKIE))
+            principal = None if session is None else self.keys.by_fingerprint(session.fingerprint)
         else:
-            authenticated = self.sessions.verify(request_cookies(scope).get(SESSION_COOKIE)) is not None
-        if authenticated:
-            await self.app(scope, receive, send)
-            return
+            principal = self.keys.from_authorization(authorization)
+        return permit(principal, scope["method"], scope["path"], protect_metrics=self.protect_metrics)
+
+    @staticmethod
+    def _refusal(scope: Scope, exc: AuthError) -> Response:
         path = scope["path"]
-        if is_page(path) and scope["method"] == "GET":
+        if exc.status == 401 and is_page(path) and scope["method"] == "GET":
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
-            response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-        else:
-            response = error_response(
-                401,
-                "unauthenticated",
-                "missing or invalid 'authorization: Bearer <key>' header",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        await response(scope, receive, send)
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        if isinstance(exc, PermissionDenied):
+            return error_response(exc.status, exc.code, exc.message, missing_scope=exc.missing_scope)
+        return error_response(exc.status, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})

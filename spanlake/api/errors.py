@@ -45,7 +45,7 @@ def error_response(status: int, code: str, message: str, *, headers: dict[str, s
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
-    403: "forbidden",
+    403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",

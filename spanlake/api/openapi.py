@@ -17,6 +17,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Invalid input",
         401: "Missing or invalid API key",
+        403: "The API key lacks the scope this route needs (permission_denied, missing_scope)",
         404: "Not found",
         409: "Conflict",
         413: "Body too large",

@@ -25,6 +25,7 @@ class Outcome(enum.Enum):
     TOO_LARGE = _Mapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "too_large", False)
     UNSUPPORTED_MEDIA = _Mapping(grpc.StatusCode.INVALID_ARGUMENT, 415, "unsupported_media_type", False)
     UNAUTHENTICATED = _Mapping(grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated", False)
+    PERMISSION_DENIED = _Mapping(grpc.StatusCode.PERMISSION_DENIED, 403, "permission_denied", False)
     QUEUE_FULL = _Mapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 503, "queue_full", True)
     SHUTTING_DOWN = _Mapping(grpc.StatusCode.UNAVAILABLE, 503, "shutting_down", True)
     STORE_FAILED = _Mapping(grpc.StatusCode.UNAVAILABLE, 503, "store_unavailable", True)

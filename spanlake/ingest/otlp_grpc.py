@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanlake.auth import KeyChecker
+from spanlake.auth import GRPC_EXPORT_SCOPE, AuthError, KeyRing, check
 from spanlake.ingest.ack import IngestError, Outcome
 from spanlake.ingest.receiver import Receiver
 from spanlake.metrics import Metrics
@@ -38,7 +38,7 @@ def _retry_details(outcome: Outcome, message: str, seconds: float) -> tuple[tupl
 
 
 class TraceExportHandler:
-    def __init__(self, receiver: Receiver, keys: KeyChecker, metrics: Metrics):
+    def __init__(self, receiver: Receiver, keys: KeyRing, metrics: Metrics):
         self._receiver = receiver
         self._keys = keys
         self._metrics = metrics
@@ -47,8 +47,11 @@ class TraceExportHandler:
         try:
             if self._keys.enabled:
                 metadata = dict(context.invocation_metadata() or ())
-                if not self._keys.allows(metadata.get("authorization")):
-                    raise IngestError(Outcome.UNAUTHENTICATED, "missing or invalid 'authorization: Bearer <key>' metadata")
+                try:
+                    check(self._keys, metadata.get("authorization"), GRPC_EXPORT_SCOPE, "TraceService/Export")
+                except AuthError as exc:
+                    outcome = Outcome.UNAUTHENTICATED if exc.status == 401 else Outcome.PERMISSION_DENIED
+                    raise IngestError(outcome, exc.message) from None
             decoded = await self._receiver.accept(request, "protobuf")
         except IngestError as exc:
             self._metrics.requests.labels("grpc", exc.outcome.error_code).inc()

@@ -14,6 +14,7 @@ automatic checkpoint after it failed) counts as committed: its callers are ackno
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -249,9 +250,15 @@ class Store:
         return await loop.run_in_executor(self._reader, self.read_sync, fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any, attempts: int = MAX_ATTEMPTS) -> T:
-        """Run fn(cursor, *args) in one transaction on the writer thread; resolves after commit."""
+        """Run fn(cursor, *args) in one transaction on the writer thread; resolves after commit.
+
+        The caller's context goes along, so store functions see who the write is for
+        (store/actor.py: `created_by`)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, partial(self.write_sync, fn, *args, attempts=attempts))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._writer, partial(context.run, self.write_sync, fn, *args, attempts=attempts)
+        )
 
     async def maintain(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(cursor, *args) on the writer thread outside any transaction: for statements that

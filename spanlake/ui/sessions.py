@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from spanlake.auth import KeyChecker
+from spanlake.auth import KeyRing
 
 SESSION_COOKIE = "spanlake_session"
 CSRF_COOKIE = "spanlake_csrf"
@@ -41,7 +41,7 @@ def _unb64(text: str) -> bytes:
 class Sessions:
     """Issues and checks session cookies for one server's configured keys."""
 
-    def __init__(self, keys: KeyChecker, *, lifetime: float = SESSION_SECONDS):
+    def __init__(self, keys: KeyRing, *, lifetime: float = SESSION_SECONDS):
         self.keys = keys
         self.lifetime = lifetime
         self._secret = keys.session_secret()
