@@ -42,6 +42,7 @@ def run_json(run: runs.Run, counts: dict[str, int], job: jobs.Job | None) -> dic
             [{"error": run.error}] if run.error else []
         ),
         "created_at": iso_from_datetime(run.created_at),
+        "created_by": run.created_by,
         "updated_at": iso_from_datetime(run.updated_at),
         "finished_at": iso_from_datetime(run.finished_at),
         "url": f"/api/datasets/{run.dataset_id}/runs/{run.id}",

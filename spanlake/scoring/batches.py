@@ -17,6 +17,7 @@ from typing import Any
 from spanlake.query.trace_batch import SAMPLE_SPACE, known_traces, traces_matching
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.store import Store, jobs
+from spanlake.store.actor import current_actor
 
 KIND = "score_batch"
 MAX_TRACES = 100_000
@@ -152,6 +153,7 @@ async def create_batch(store: Store, req: BatchRequest) -> tuple[jobs.Job, list[
         "sample": req.sample,
         "unknown_trace_ids": unknown[:MAX_REPORTED_UNKNOWN],
         "unknown_count": len(unknown),
+        "created_by": current_actor(),  # its scores are recorded as written by the requesting key
     }
     job = await store.write(jobs.create_job, KIND, params, targets)
     return job, unknown

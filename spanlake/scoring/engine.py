@@ -271,6 +271,7 @@ class BatchRunner:
             "metadata": _json(result.metadata),
             "batch_id": self.job.id,
             "created_at": utc_now(),
+            "created_by": self.job.params.get("created_by"),  # the key that asked for the batch
         }
         return jobs.ItemOutcome(work.item.seq, jobs.ITEM_DONE, attempts, None, {"score": row})
 

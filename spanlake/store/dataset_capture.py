@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
+from spanlake.store.actor import current_actor
 from spanlake.store.datasets import advance_clock, advance_clocks
 from spanlake.store.ids import uuid7_batch
 from spanlake.store.recent_keys import CLOCK_SKEW_TOLERANCE_US
@@ -164,14 +165,14 @@ def _insert_matches(cur: duckdb.DuckDBPyConnection, dataset_id: str, count: int,
             f"""
             INSERT INTO dataset_items
             SELECT k.id, ?, m.input, m.expected_output, ?::JSON, ?, ?::VARCHAR[], m.trace_id, m.span_id,
-                   ?, ?, NULL, 'added'
+                   ?, ?, NULL, 'added', ?
             FROM (
                 SELECT *, row_number() OVER (ORDER BY start_time, trace_id, span_id) AS rn
                 FROM {_MATCHES} WHERE NOT dup
             ) m
             JOIN _capture_ids k ON k.rn = m.rn
             """,
-            [dataset_id, options.metadata, options.topic, list(options.tags), now, now],
+            [dataset_id, options.metadata, options.topic, list(options.tags), now, now, current_actor()],
         )
     finally:
         cur.unregister("_capture_ids")
@@ -395,7 +396,7 @@ def _insert_picks(
         f"""
         INSERT INTO dataset_items
         SELECT id, dataset_id, input::JSON, expected_output::JSON, metadata::JSON, topic, tags,
-               trace_id, span_id, changed_at, changed_at, NULL, 'added'
+               trace_id, span_id, changed_at, changed_at, NULL, 'added', NULL  -- rules: no key wrote these
         FROM {_PICKED}
         """
     )

@@ -20,15 +20,16 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from spanlake.store.actor import current_actor
 from spanlake.store.recent_keys import note_item_sources
 
 ITEM_SELECT = """
     i.id, i.dataset_id, i.input::VARCHAR, i.expected_output::VARCHAR, i.metadata::VARCHAR, i.topic,
-    i.tags, i.source_trace_id, i.source_span_id, i.created_at, i.valid_from, i.valid_to
+    i.tags, i.source_trace_id, i.source_span_id, i.created_at, i.valid_from, i.valid_to, i.created_by
 """
 _ITEM_KEYS = (
     "id", "dataset_id", "input", "expected_output", "metadata", "topic", "tags",
-    "source_trace_id", "source_span_id", "created_at", "valid_from", "valid_to",
+    "source_trace_id", "source_span_id", "created_at", "valid_from", "valid_to", "created_by",
 )
 _JSON_KEYS = ("input", "expected_output", "metadata")
 
@@ -112,10 +113,10 @@ def insert_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, items: Sequenc
             """
             INSERT INTO dataset_items
             SELECT n.id, ?, n.input::JSON, n.expected_output::JSON, n.metadata::JSON, n.topic, n.tags,
-                   n.source_trace_id, n.source_span_id, ?, ?, NULL, 'added'
+                   n.source_trace_id, n.source_span_id, ?, ?, NULL, 'added', ?
             FROM _new_items n
             """,
-            [dataset_id, now, now],
+            [dataset_id, now, now, current_actor()],
         )
     finally:
         cur.unregister("_new_items")
@@ -311,11 +312,11 @@ def open_next_versions(
         f"""
         INSERT INTO dataset_items
         SELECT id, dataset_id, {select[0]}, {select[1]}, {select[2]}, {select[3]}, {tags} AS tags,
-               source_trace_id, source_span_id, created_at, ?, NULL, 'updated'
+               source_trace_id, source_span_id, created_at, ?, NULL, 'updated', ?
         FROM dataset_items
         WHERE dataset_id = ? AND valid_to = ? AND id IN (SELECT unnest(?::VARCHAR[]))
         """,
-        [*params, now, dataset_id, now, list(ids)],
+        [*params, now, current_actor(), dataset_id, now, list(ids)],
     )
 
 

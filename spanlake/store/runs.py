@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.store import vacuum
+from spanlake.store.actor import current_actor
 from spanlake.store.dataset_items import visible
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.writer import utc_now
@@ -33,7 +34,7 @@ RESULT_PENDING, RESULT_OK, RESULT_ERROR = "pending", "ok", "error"
 
 _RUN_COLUMNS = (
     "id, dataset_id, name, mode, as_of, target::VARCHAR, scorers::VARCHAR, thresholds::VARCHAR, concurrency, "
-    "status, error, metadata::VARCHAR, job_id, created_at, updated_at, finished_at"
+    "status, error, metadata::VARCHAR, job_id, created_at, updated_at, finished_at, created_by"
 )
 # A fresh W3C trace id (32 hex) and span id (16 hex, the random tail of a v4 UUID) per row.
 _NEW_TRACE_ID = "replace(gen_random_uuid()::VARCHAR, '-', '')"
@@ -75,6 +76,7 @@ class Run:
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None
+    created_by: str | None = None  # the API key's name; insert_run fills it from store/actor.py
 
     @property
     def open(self) -> bool:
@@ -83,12 +85,12 @@ class Run:
 
 def _run(row: Sequence[Any]) -> Run:
     (id_, dataset_id, name, mode, as_of, target, scorers, thresholds, concurrency, status, error, metadata,
-     job_id, created, updated, finished) = row
+     job_id, created, updated, finished, created_by) = row
     return Run(
         id_, dataset_id, name, mode, as_of, json.loads(target) if target else None,
         json.loads(scorers) if scorers else [], json.loads(thresholds) if thresholds else {},
         int(concurrency or 1), status, error, json.loads(metadata) if metadata else {}, job_id, created, updated,
-        finished,
+        finished, created_by,
     )
 
 
@@ -103,12 +105,12 @@ def name_taken(cur: duckdb.DuckDBPyConnection, dataset_id: str, name: str) -> bo
 def insert_run(cur: duckdb.DuckDBPyConnection, run: Run) -> None:
     hold_lock(cur)  # the caller's "name is free" check must see every replica's runs
     cur.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?, ?, ?, ?::JSON, ?, ?, ?, ?)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?::JSON, ?::JSON, ?::JSON, ?, ?, ?, ?::JSON, ?, ?, ?, ?, ?)",
         [
             run.id, run.dataset_id, run.name, run.mode, run.as_of,
             None if run.target is None else json.dumps(run.target), json.dumps(run.scorers),
             json.dumps(run.thresholds), run.concurrency, run.status, run.error, json.dumps(run.metadata),
-            run.job_id, run.created_at, run.updated_at, run.finished_at,
+            run.job_id, run.created_at, run.updated_at, run.finished_at, run.created_by or current_actor(),
         ],
     )
 
@@ -393,8 +395,10 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
             ).fetchone()[0]
             vacuum.after_delete(cur, replaced)
         cur.execute(
+            # A run's scores are written for whoever started the run.
             "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-            "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM _run_scores_in"
+            "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, "
+            "(SELECT r.created_by FROM runs r WHERE r.id = _run_scores_in.run_id) FROM _run_scores_in"
         )
     finally:
         cur.unregister("_run_scores_in")

@@ -229,6 +229,13 @@ MIGRATIONS: list[list[str]] = [
         # keep inserting into (retention) asks them to hold their writes for a moment.
         "INSERT INTO locks VALUES ('write-fence', NULL, NULL, 0, NULL)",
     ],
+    [
+        # The name of the API key that wrote the row (store/actor.py); NULL for rows the server
+        # wrote on its own (capture rules) and for servers without keys. Never the key itself.
+        "ALTER TABLE scores ADD COLUMN IF NOT EXISTS created_by VARCHAR",
+        "ALTER TABLE dataset_items ADD COLUMN IF NOT EXISTS created_by VARCHAR",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS created_by VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store import vacuum
+from spanlake.store.actor import current_actor
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.relations import rows_relation
 from spanlake.store.schema import trace_key
@@ -40,11 +41,12 @@ SCORE_SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("run_result_id", pa.string()),
         ("created_at", pa.timestamp("us")),
+        ("created_by", pa.string()),  # the API key's name (store/actor.py)
     ]
 )
 _SELECT = (
     "id, trace_id, span_id, name, value, label, data_type, source, scorer, explanation, metadata::VARCHAR, "
-    "batch_id, run_id, created_at"
+    "batch_id, run_id, created_at, created_by"
 )
 
 
@@ -88,12 +90,12 @@ class ScoreQuery:
 
 def score_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
     (id_, trace_id, span_id, name, value, label, data_type, source, scorer, explanation, metadata,
-     batch_id, run_id, created_at) = row
+     batch_id, run_id, created_at, created_by) = row
     return {
         "id": id_, "trace_id": trace_id, "span_id": span_id, "name": name, "value": value, "label": label,
         "data_type": data_type, "source": source, "scorer": scorer, "explanation": explanation,
         "metadata": json.loads(metadata) if metadata else None, "batch_id": batch_id, "run_id": run_id,
-        "created_at": iso_from_datetime(created_at),
+        "created_at": iso_from_datetime(created_at), "created_by": created_by,
     }
 
 
@@ -109,8 +111,11 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
         key = (row["name"], row["trace_id"], row.get("span_id"), row["source"], row.get("scorer"),
                row.get("run_result_id"))
         latest[key] = row
+    actor = current_actor()
     table = pa.Table.from_pylist(
-        [{k: r.get(k) for k in SCORE_SCHEMA.names} for r in latest.values()], schema=SCORE_SCHEMA
+        [{**{k: r.get(k) for k in SCORE_SCHEMA.names}, "created_by": r.get("created_by") or actor}
+         for r in latest.values()],
+        schema=SCORE_SCHEMA,
     )
     with rows_relation(cur, "_scores_in", table) as (rel, params):
         replaced = cur.execute(
@@ -123,7 +128,7 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
         vacuum.after_delete(cur, replaced)
         cur.execute(
             "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-            f"explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at FROM {rel}",
+            f"explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, created_by FROM {rel}",
             params,
         )
     return table.num_rows
