@@ -25,6 +25,7 @@ from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
 from spanlake.ingest.queue import QueueConfig, WriteQueue
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.metrics import Metrics
+from spanlake.outbound import OutboundPolicy
 from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig
 from spanlake.store.connection import embedded_wal_file
@@ -46,12 +47,16 @@ class Services:
     ui_sessions: Sessions
     ready: bool = False
     stopping: bool = False
+    # Where URLs that arrive through the API may point (dataset run targets); see outbound.py.
+    outbound: OutboundPolicy = field(default_factory=lambda: OutboundPolicy.from_sections({}))
     # Started background components by module name (capture, scoring, ...); see components.py.
     components: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":
-        keys = KeyRing.from_settings(settings, os.environ)  # before the store: a bad key entry fails fast
+        # Before the store opens: a bad key entry or allow pattern fails fast.
+        keys = KeyRing.from_settings(settings, os.environ)
+        outbound = OutboundPolicy.from_sections(settings.sections)
         metrics = Metrics()
         store_config = StoreConfig(
             url=settings.store,
@@ -75,7 +80,7 @@ class Services:
                 decode_workers=settings.decode_workers,
             ),
         )
-        return cls(settings, store, queue, receiver, metrics, keys, Sessions(keys))
+        return cls(settings, store, queue, receiver, metrics, keys, Sessions(keys), outbound=outbound)
 
     async def stop(self) -> None:
         """Commit what was accepted, then release everything, even after a partial start."""

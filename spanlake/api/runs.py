@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +23,7 @@ from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.datasets import run_queries, run_validate, validate
 from spanlake.datasets import runs as run_service
 from spanlake.datasets.errors import Invalid
+from spanlake.outbound import OutboundPolicy, OutboundRefused
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
 
@@ -56,11 +58,29 @@ def _check_scorers(request: Request, spec: run_validate.RunSpec) -> None:
             raise Invalid(f"scorers[{n}]: no scorer named {name!r}; GET /api/scorers lists the ready ones")
 
 
+async def _check_outbound(request: Request, spec: run_validate.RunSpec) -> None:
+    """Refuse a target the outbound policy would refuse at connect time, while the caller is here.
+
+    The runner checks again on the address it connects to (a name may resolve differently
+    later); a name that does not resolve now is left to that check."""
+    if spec.target is None:
+        return
+    policy: OutboundPolicy = request.app.state.services.outbound
+    url = httpx.URL(spec.target["url"])
+    try:
+        await policy.resolve(url)
+    except OutboundRefused as exc:
+        raise ApiError(400, "outbound_refused", f"target.url: {exc.message}", rule=exc.rule) from None
+    except httpx.HTTPError:
+        pass
+
+
 @endpoint
 async def create_run(request: Request) -> Response:
     component = _component(request)
     spec = run_validate.run_spec(await read_object(request))
     _check_scorers(request, spec)
+    await _check_outbound(request, spec)
     run = await store(request).write(_describe_after(run_service.create_run), ref(request), spec)
     component.wake()
     return JSONResponse(run, status_code=202, headers={"Location": run["url"]})

@@ -66,7 +66,8 @@ class RunsComponent(LeasedJobWorker):
         if missing and run.status != runs.CANCELLED:
             await self.quietly(self._fail, job.id, run.id, f"scorer(s) {', '.join(missing)} not available on this server")
             return True
-        runner = RunRunner(self.store, job, run, scorers, owner=self.owner, config=self.config, stop_event=self._stop)
+        runner = RunRunner(self.store, job, run, scorers, owner=self.owner, config=self.config, stop_event=self._stop,
+                           outbound=self.services.outbound)
         self._runners[run.id] = runner
         try:
             status = await runner.run()

@@ -28,6 +28,7 @@ from spanlake.datasets.run_target import Target
 from spanlake.query.trace_batch import load_traces
 from spanlake.scoring.registry import RegisteredScorer
 from spanlake.store import Store, jobs, runs
+from spanlake.outbound import OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class RunRunner:
         owner: str,
         config: RunsConfig,
         stop_event: asyncio.Event,
+        outbound: OutboundPolicy,
     ):
         self.store = store
         self.job = job
@@ -53,6 +55,7 @@ class RunRunner:
         self.scorers = scorers
         self.owner = owner
         self.config = config
+        self.outbound = outbound
         self._stop = stop_event
         self._cancel = asyncio.Event()
         self._halt = asyncio.Event()  # any reason to stop dispatching
@@ -99,7 +102,8 @@ class RunRunner:
 
     async def _execute(self) -> None:
         assert self.run_row.target is not None
-        target = Target(self.run_row.target, concurrency=self.run_row.concurrency, run_id=self.run_row.id)
+        target = Target(self.run_row.target, concurrency=self.run_row.concurrency, run_id=self.run_row.id,
+                        outbound=self.outbound)
         slots = asyncio.Semaphore(self.run_row.concurrency)
         done: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(16, 2 * self.run_row.concurrency))
         writer = asyncio.create_task(self._write_loop(done, self._record_executions))

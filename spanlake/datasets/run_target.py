@@ -12,6 +12,9 @@ The contract (also in the README, "Dataset runs"):
   that started its own trace instead may report `trace_id` / `span_id` in the JSON answer.
 - Anything else (non-2xx, timeout, refused connection, an answer over 4 MB) is an error result.
   408/425/429/5xx, timeouts and connection failures are tried again while `max_attempts` allows.
+- Every request, and every redirect hop (at most MAX_REDIRECTS), goes only where the outbound
+  policy allows (spanlake/outbound.py), checked on the address connected to; a refusal is an
+  error result, not retried.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import httpx
 import orjson
 
 from spanlake.datasets.run_validate import tokens
+from spanlake.outbound import OutboundPolicy, OutboundRefused, PolicyTransport
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_REDIRECTS = 5
 MAX_ERROR_TEXT = 500
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _HEX32 = re.compile(r"[0-9a-f]{32}\Z")
@@ -65,16 +70,18 @@ def traceparent(trace_id: str, parent_span_id: str) -> str:
 class Target:
     """One run's target: a connection pool sized to the run's concurrency."""
 
-    def __init__(self, config: dict[str, Any], *, concurrency: int, run_id: str):
+    def __init__(self, config: dict[str, Any], *, concurrency: int, run_id: str, outbound: OutboundPolicy):
         self.url = config["url"]
         self.headers = dict(config.get("headers") or {})
         self.timeout_s = float(config.get("timeout_s", 60.0))
         self.max_attempts = int(config.get("max_attempts", 1))
         self.run_id = run_id
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            follow_redirects=False,
+            transport=PolicyTransport(outbound, httpx.AsyncHTTPTransport(limits=limits)),
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
         )
 
     async def aclose(self) -> None:
@@ -106,6 +113,10 @@ class Target:
                     data += chunk
                     if len(data) > MAX_ANSWER_BYTES:
                         return self._error(seq, f"answer larger than {MAX_ANSWER_BYTES} bytes", started, 1)
+        except OutboundRefused as exc:
+            return self._error(seq, f"refused by the outbound policy: {exc.message}", started, 1)
+        except httpx.TooManyRedirects:
+            return self._error(seq, f"more than {MAX_REDIRECTS} redirects", started, 1)
         except httpx.TimeoutException:
             raise _Retry(f"no answer within {self.timeout_s:g}s") from None
         except httpx.HTTPError as exc:
