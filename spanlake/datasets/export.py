@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from spanlake.datasets import openai_format
+from spanlake.datasets import csv_safety, openai_format
 from spanlake.datasets.errors import Invalid
 from spanlake.store import dataset_export
 
@@ -159,6 +159,7 @@ class Export:
         table = self._fetch_arrow(cur, text_values=True, metadata_columns=self._metadata_keys)
         if table.num_rows == 0 and not first:
             return b""
+        table = csv_safety.neutralise_table(table)  # no cell a spreadsheet would run as a formula
         buf = io.BytesIO()
         pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=first, quoting_style="needed"))
         return buf.getvalue()

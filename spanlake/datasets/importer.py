@@ -2,7 +2,8 @@
 
 Rows are numbered from 1: the element of a JSON array, the line of a JSONL file, the record after
 the header of a CSV file. CSV cells are text; a cell holding a JSON object or array (chat messages,
-structured outputs) is read as that JSON, so what a CSV export wrote imports back. Columns:
+structured outputs) is read as that JSON, so what a CSV export wrote imports back; a cell the
+export prefixed with a quote against formula injection gets its text back (csv_safety.py). Columns:
 `input`, `expected_output`, `topic`, `tags` (a JSON array or comma-separated), `metadata` (a JSON
 object) and/or `metadata.<key>`, `source_trace_id`, `source_span_id`; export-only columns
 (`id`, `created_at`, ...) are ignored.
@@ -14,7 +15,7 @@ import csv
 import io
 from typing import Any
 
-from spanlake.datasets import validate
+from spanlake.datasets import csv_safety, validate
 from spanlake.datasets.errors import Invalid, RowsInvalid, Unsupported
 from spanlake.store.dataset_items import NewItem
 
@@ -163,6 +164,7 @@ def _csv_object(n: int, header: list[str], record: list[str]) -> Row:
     for name, cell in zip(header, record):
         if cell == "" or name in validate.EXPORT_ONLY_FIELDS:
             continue
+        cell = csv_safety.restore_cell(cell)  # undo the export's formula neutralising
         if name.startswith("metadata."):
             meta[name[len("metadata."):]] = cell_value(cell)
         elif name == "tags":
