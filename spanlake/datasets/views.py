@@ -35,6 +35,7 @@ def item_json(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": iso_from_datetime(row["valid_from"]),
         "valid_from": iso_from_datetime(row["valid_from"]),
         "valid_to": iso_from_datetime(row["valid_to"]),
+        "created_by": row.get("created_by"),  # the key that wrote this version (null: rules, no keys)
     }
     if "score" in row:
         out["score"] = row["score"]
