@@ -10,13 +10,13 @@ import uvicorn
 
 
 class ThreadServer:
-    """uvicorn on 127.0.0.1:`port` in a daemon thread; `start()` returns once it accepts."""
+    """uvicorn on 127.0.0.1:`port` (or `host`) in a daemon thread; `start()` returns once it accepts."""
 
-    def __init__(self, app: Any, port: int, name: str, **config: Any):
+    def __init__(self, app: Any, port: int, name: str, *, host: str = "127.0.0.1", **config: Any):
         options = dict(log_level="warning", access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=1)
         options.update(config)
         self.name = name
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     def start(self) -> None:
