@@ -35,7 +35,8 @@ AUTHENTICATED = "authenticated"  # a pseudo-scope every valid key has (whoami)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/favicon.ico"})
 # Pages a browser must reach before it has a session (the UI's login form and its assets).
-OPEN_PAGE_PREFIXES = ("/login", "/logout", "/static/")
+OPEN_PAGES = frozenset({"/login", "/logout"})
+OPEN_PAGE_PREFIX = "/static/"
 OTLP_PATHS = frozenset({"/v1/traces", "/v1/logs", "/v1/metrics"})
 GRPC_EXPORT_SCOPE = INGEST
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -201,7 +202,7 @@ def required_scope(method: str, path: str, *, protect_metrics: bool = False) -> 
         return INGEST
     if path == "/api/whoami":
         return AUTHENTICATED
-    if not path.startswith("/api/") and (path.startswith(OPEN_PAGE_PREFIXES) or path + "/" in OPEN_PAGE_PREFIXES):
+    if path.rstrip("/") in OPEN_PAGES or path.startswith(OPEN_PAGE_PREFIX):
         return None
     return READ if method in SAFE_METHODS else WRITE
 

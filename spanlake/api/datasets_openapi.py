@@ -76,6 +76,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "source_span_id": NULLABLE_TEXT,
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time", "description": "when this version opened"},
+            "created_by": {"type": ["string", "null"], "description": "name of the API key that wrote it (never the key)"},
             "valid_from": {"type": "string", "format": "date-time"},
             "valid_to": {"type": ["string", "null"], "format": "date-time", "description": "when this version closed"},
             "score": {"type": ["number", "null"], "description": "mean score, when sorted by sort=score:<name> or sort=evaluation"},

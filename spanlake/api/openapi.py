@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import spanlake
+from spanlake.auth import SCOPES, required_scope
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -17,7 +18,6 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Invalid input",
         401: "Missing or invalid API key",
-        403: "The API key lacks the scope this route needs (permission_denied, missing_scope)",
         404: "Not found",
         409: "Conflict",
         413: "Body too large",
@@ -209,6 +209,17 @@ def build_document(extra_fragments: list[dict[str, Any]], extra_schemas: list[di
     for fragment in [CORE_PATHS, *extra_fragments]:
         for path, operations in fragment.items():
             paths.setdefault(path, {}).update(operations)
+    # Every route that takes a key may answer 403 when the key lacks its scope (spanlake/auth.py).
+    for path, operations in paths.items():
+        for method, operation in list(operations.items()):
+            responses = operation.get("responses", {})
+            scope = required_scope(method, path, protect_metrics=True)
+            if "401" in responses and "403" not in responses and scope in SCOPES:
+                denied = {
+                    "description": f"The key lacks the '{scope}' scope (error code permission_denied, missing_scope)",
+                    "content": {"application/json": {"schema": ERROR}},
+                }
+                operations[method] = {**operation, "responses": {**responses, "403": denied}}
     schemas = dict(SCHEMAS)
     for extra in extra_schemas:
         schemas.update(extra)

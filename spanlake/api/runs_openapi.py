@@ -100,6 +100,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "errors": {"type": "array", "items": {"type": "object"}},
             "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "created_by": {"type": ["string", "null"], "description": "name of the API key that wrote it (never the key)"},
             "summary": _ref("RunSummary"),
         },
     },
@@ -208,6 +209,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Start a run: server-side with a target (202, runs in the background), or client-side without",
+            "description": "A target URL the outbound policy (config `outbound.allow`) refuses is a 400 with "
+                           "code `outbound_refused` and the refusing `rule`.",
             "parameters": [DATASET],
             "requestBody": _body(_ref("NewRun")),
             "responses": {"202": json_response("Accepted", _ref("Run")), **error_responses(400, 401, 404, 409, 413, 503)},

@@ -39,6 +39,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "batch_id": _NULLABLE_STR,
             "run_id": _NULLABLE_STR,
             "created_at": {"type": "string", "format": "date-time"},
+            "created_by": {"type": ["string", "null"], "description": "name of the API key that wrote it (never the key)"},
             "trace_url": {"type": ["string", "null"]},
         },
     },
