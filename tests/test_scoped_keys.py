@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -143,12 +144,40 @@ def test_every_write_route_needs_the_write_scope(server):
 
 def test_pages_need_read_and_page_forms_need_write(server):
     """Web UI pages follow the same table: GET read, other methods write, /login open."""
-    for path in ("/", "/traces", "/datasets/golden"):
+    for path in ("/", "/traces"):
         assert_denied(call(server, "GET", path, INGEST), "read", "exporters")
-        assert call(server, "GET", path, None).status_code == 401
-        assert call(server, "GET", path, READ).status_code not in (401, 403)
+        resp = call(server, "GET", path, None, follow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=")
+        assert call(server, "GET", path, READ).status_code == 200
     assert_denied(call(server, "POST", "/datasets/golden", READ, data={"name": "x"}), "write", "dashboards")
-    assert call(server, "GET", "/login", None).status_code not in (401, 403)
+    assert call(server, "GET", "/login", None).status_code == 200
+
+
+def login(http: httpx.Client, key: str) -> str:
+    """Sign in through the UI's form; returns the page's CSRF token for later mutations."""
+    token = re.search(r'name="csrf-token" content="([^"]+)"', http.get("/login").text).group(1)
+    resp = http.post("/login", data={"key": key, "csrf_token": token, "next": "/traces"})
+    assert resp.status_code == 303, resp.text
+    return token
+
+
+def test_a_ui_session_has_the_scopes_of_the_key_it_signed_in_with(server):
+    with httpx.Client(base_url=server.http_url, timeout=30) as browser:
+        token = login(browser, READ)
+        assert browser.get("/api/whoami").json() == {"name": "dashboards", "scopes": ["read"], "authenticated": True}
+        assert browser.get("/traces").status_code == 200
+        denied = browser.post("/api/datasets", json={"name": "from-ui"}, headers={"x-csrf-token": token})
+        ANSWERS.append(denied.text)
+        assert_denied(denied, "write", "dashboards")
+    with httpx.Client(base_url=server.http_url, timeout=30) as browser:
+        login(browser, INGEST)
+        assert_denied(browser.get("/traces"), "read", "exporters")
+    with httpx.Client(base_url=server.http_url, timeout=30) as browser:
+        token = login(browser, CI)
+        created = browser.post("/api/datasets", json={"name": "from-ui"}, headers={"x-csrf-token": token})
+        assert created.status_code == 201, created.text
+        item = browser.post("/api/datasets/from-ui/items", json={"items": [{"input": "q"}]}, headers={"x-csrf-token": token})
+        assert item.json()["items"][0]["created_by"] == "ci"
 
 
 def test_whoami_names_the_key_and_its_scopes(server):
