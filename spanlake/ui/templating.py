@@ -113,6 +113,8 @@ def render(request: Request, template: str, context: dict[str, Any], *, status_c
     page = {
         "csrf_token": request.scope.get("state", {}).get("csrf_token", ""),
         "keys_enabled": services.keys.enabled,
+        # Who is signed in and what they may do (spanlake/auth.py): offer only what the scopes allow.
+        "principal": request.scope.get("state", {}).get("principal"),
         "path": request.url.path,
         "request": request,
     }
