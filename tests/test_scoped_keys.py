@@ -237,6 +237,7 @@ def test_access_log_names_the_key_and_never_holds_one(server, trace):
     assert "GET /api/traces 403 key=exporters" in log
     assert "GET /api/traces 401 key=-" in log
     assert "POST /api/datasets 201 key=ci" in log
+    assert "grpc Export ok key=exporters" in log and "grpc Export permission_denied key=dashboards" in log
     assert "api_keys[2] (ci): the key is written in the config file" in log  # the literal key's warning
     assert len(ANSWERS) > 50
     for key in ALL_KEYS:

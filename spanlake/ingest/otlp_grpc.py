@@ -16,12 +16,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanlake.auth import GRPC_EXPORT_SCOPE, AuthError, KeyRing, check
+from spanlake.auth import GRPC_EXPORT_SCOPE, AuthError, KeyRing, PermissionDenied, check
 from spanlake.ingest.ack import IngestError, Outcome
 from spanlake.ingest.receiver import Receiver
 from spanlake.metrics import Metrics
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("spanlake.access")
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
@@ -44,20 +45,25 @@ class TraceExportHandler:
         self._metrics = metrics
 
     async def export(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        who = "anonymous"
         try:
             if self._keys.enabled:
                 metadata = dict(context.invocation_metadata() or ())
                 try:
-                    check(self._keys, metadata.get("authorization"), GRPC_EXPORT_SCOPE, "TraceService/Export")
+                    who = check(self._keys, metadata.get("authorization"), GRPC_EXPORT_SCOPE, "TraceService/Export").name
                 except AuthError as exc:
+                    who = exc.principal.name if isinstance(exc, PermissionDenied) else "-"
                     outcome = Outcome.UNAUTHENTICATED if exc.status == 401 else Outcome.PERMISSION_DENIED
                     raise IngestError(outcome, exc.message) from None
             decoded = await self._receiver.accept(request, "protobuf")
         except IngestError as exc:
+            # Like the HTTP access log's OTLP lines: debug level, exporters call many times a second.
+            access_log.debug("grpc Export %s key=%s", exc.outcome.error_code, who)
             self._metrics.requests.labels("grpc", exc.outcome.error_code).inc()
             trailing = _retry_details(exc.outcome, exc.message, exc.retry_after_seconds) if exc.outcome.retryable else ()
             await context.abort(exc.outcome.grpc_code, exc.message, trailing_metadata=trailing)
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
+        access_log.debug("grpc Export ok key=%s", who)
         self._metrics.requests.labels("grpc", "ok").inc()
         if not decoded.rejected:
             return _EMPTY_RESPONSE
