@@ -1,8 +1,8 @@
 """API keys and scopes: who a bearer key belongs to, and which scope each route needs.
 
 Both questions live here, as plain functions, so every entry point asks them the same way: the
-HTTP middleware (`api/auth_middleware.py`), the OTLP/gRPC handler, and the web UI's session
-(which stores a key and calls `KeyRing.identify` with it on each request).
+HTTP middleware (`api/auth_middleware.py`), the OTLP/gRPC handler, and the web UI's sessions
+(a session cookie names its key by fingerprint; `KeyRing.by_fingerprint` gives its principal).
 
 - `KeyRing.identify(key) -> Principal | None`: the key's owner, or None for an unknown key.
   Keys are held only as SHA-256 digests and compared in constant time against every entry, so
@@ -10,8 +10,9 @@ HTTP middleware (`api/auth_middleware.py`), the OTLP/gRPC handler, and the web U
 - `required_scope(method, path) -> str | None`: None for open routes, `AUTHENTICATED` for routes
   any valid key may call (`/api/whoami`), else one of SCOPES. The table is in the docstring of
   that function and in SECURITY.md.
-- `authorize(ring, authorization, method, path) -> Principal`, raising `Unauthenticated` (401 /
-  UNAUTHENTICATED) or `PermissionDenied` (403 / PERMISSION_DENIED, naming the missing scope).
+- `authorize(ring, authorization, method, path) -> Principal | None` (or `permit(principal, ...)`
+  for a caller already identified), raising `Unauthenticated` (401 / UNAUTHENTICATED) or
+  `PermissionDenied` (403 / PERMISSION_DENIED, naming the missing scope).
 """
 
 from __future__ import annotations
