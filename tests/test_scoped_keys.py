@@ -145,7 +145,8 @@ def test_every_write_route_needs_the_write_scope(server):
 def test_pages_need_read_and_page_forms_need_write(server):
     """Web UI pages follow the same table: GET read, other methods write, /login open."""
     for path in ("/", "/traces"):
-        assert_denied(call(server, "GET", path, INGEST), "read", "exporters")
+        denied = call(server, "GET", path, INGEST)
+        assert denied.status_code == 403 and "lacks the &#39;read&#39; scope" in denied.text
         resp = call(server, "GET", path, None, follow_redirects=False)
         assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=")
         assert call(server, "GET", path, READ).status_code == 200
@@ -171,7 +172,10 @@ def test_a_ui_session_has_the_scopes_of_the_key_it_signed_in_with(server):
         assert_denied(denied, "write", "dashboards")
     with httpx.Client(base_url=server.http_url, timeout=30) as browser:
         login(browser, INGEST)
-        assert_denied(browser.get("/traces"), "read", "exporters")
+        page = browser.get("/traces")  # a page for a person, not JSON
+        assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+        assert "key &#39;exporters&#39; lacks the &#39;read&#39; scope" in page.text
+        assert_denied(browser.get("/api/traces"), "read", "exporters")
     with httpx.Client(base_url=server.http_url, timeout=30) as browser:
         token = login(browser, CI)
         created = browser.post("/api/datasets", json={"name": "from-ui"}, headers={"x-csrf-token": token})

@@ -15,6 +15,7 @@ import logging
 import time
 from urllib.parse import quote
 
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from spanlake.auth import ANONYMOUS, AuthError, KeyRing, PermissionDenied, Princ
 from spanlake.store.actor import reset_actor, set_actor
 from spanlake.ui.guard import request_cookies
 from spanlake.ui.sessions import SESSION_COOKIE, Sessions
+from spanlake.ui.templating import render
 
 access_log = logging.getLogger("spanlake.access")
 
@@ -106,5 +108,11 @@ class RequireApiKey:
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         if isinstance(exc, PermissionDenied):
+            if is_page(path) and scope["method"] == "GET":
+                # A person signed in with a key that may not read: a page saying so, not JSON.
+                return render(Request(scope), "error.html", {
+                    "title": "Not allowed", "message": exc.message + ". Log out and sign in with a key that has it.",
+                    "back_href": "/login", "back_label": "Sign in with another key",
+                }, status_code=403)
             return error_response(exc.status, exc.code, exc.message, missing_scope=exc.missing_scope)
         return error_response(exc.status, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
