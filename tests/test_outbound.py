@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -182,7 +183,9 @@ def test_the_transport_connects_to_the_address_it_checked(monkeypatch, target):
                 return first, exc
             raise AssertionError("the second call was not refused")
 
-    first, refused = asyncio.run(two_calls())
+    # On its own thread: a browser test earlier in the session may leave an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        first, refused = pool.submit(asyncio.run, two_calls()).result()
     assert first.status_code == 200 and first.json() == {"output": "hi"}
     assert target.headers[-1]["host"] == f"rebind.test:{target.port}"
     assert "rebind.test resolves to 169.254.169.254" in str(refused)
