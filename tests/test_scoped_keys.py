@@ -171,11 +171,17 @@ def test_a_ui_session_has_the_scopes_of_the_key_it_signed_in_with(server):
         ANSWERS.append(denied.text)
         assert_denied(denied, "write", "dashboards")
     with httpx.Client(base_url=server.http_url, timeout=30) as browser:
-        login(browser, INGEST)
-        page = browser.get("/traces")  # a page for a person, not JSON
-        assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
-        assert "key &#39;exporters&#39; lacks the &#39;read&#39; scope" in page.text
-        assert_denied(browser.get("/api/traces"), "read", "exporters")
+        # A key that can open no page is refused at the login form, saying why; no session is made.
+        token = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/login").text).group(1)
+        refused = browser.post("/login", data={"key": INGEST, "csrf_token": token, "next": "/traces"})
+        assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+        assert "key &#39;exporters&#39; lacks the &#39;read&#39; scope" in refused.text
+        assert "spanlake_session" not in browser.cookies
+        assert browser.get("/traces").status_code == 303
+    page = call(server, "GET", "/traces", INGEST)  # the key itself on a page: a page for a person, not JSON
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "key &#39;exporters&#39; lacks the &#39;read&#39; scope" in page.text
+    assert_denied(call(server, "GET", "/api/traces", INGEST), "read", "exporters")
     with httpx.Client(base_url=server.http_url, timeout=30) as browser:
         token = login(browser, CI)
         created = browser.post("/api/datasets", json={"name": "from-ui"}, headers={"x-csrf-token": token})

@@ -48,6 +48,11 @@ async def login_submit(request: Request) -> Response:
     fingerprint = services.keys.match(form.get("key", ""))
     if fingerprint is None:
         return render(request, "login.html", {"next": next_path, "error": "That key is not valid."}, status_code=401)
+    principal = services.keys.by_fingerprint(fingerprint)
+    if principal is None or not principal.can("read"):
+        # A session that could open no page is no use; say why instead of a 403 on every page.
+        message = f"The key '{principal.name if principal else '?'}' lacks the 'read' scope that the pages need."
+        return render(request, "login.html", {"next": next_path, "error": message}, status_code=403)
     response = RedirectResponse(next_path, status_code=303)
     secure = request.url.scheme == "https"
     cookie = services.ui_sessions.issue(fingerprint)
