@@ -1,8 +1,9 @@
-"""`spanlake rules check FILE` and `spanlake rules backfill FILE --since T [--rule NAME]`."""
+"""`spanlake rules check FILE [--config F]` and `spanlake rules backfill FILE --since T [--rule NAME]`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from urllib.parse import quote
@@ -15,9 +16,24 @@ from spanlake.cli import CommandError
 from spanlake.cli_client import Client, add_server_args, describe_error, progress
 
 
+def _scorer_catalog(config_file: str | None) -> dict[str, tuple[str, ...]]:
+    """The scorers a server with this config would have (built-ins, plugins, the config's), by
+    the scopes each fits. Building them checks the config's `scorers:` too."""
+    from spanlake.scoring.config import ScoringConfig
+    from spanlake.scoring.registry import ScorerRegistry
+    from spanlake.settings import load_settings
+
+    settings = load_settings({"config_file": config_file})
+    registry = ScorerRegistry.load(ScoringConfig.from_sections(settings.sections))
+    try:
+        return registry.catalog()
+    finally:
+        asyncio.run(registry.aclose())
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.file)
+        ruleset = load_rules(args.file, _scorer_catalog(args.config))
     except RulesError as exc:
         for problem in exc.problems:
             print(f"{exc.source}: {problem}", file=sys.stderr)
@@ -25,7 +41,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     for rule in ruleset.rules:
         state = "" if rule.enabled else " (disabled)"
-        print(f"ok  {rule.name}: scope={rule.scope} dataset={rule.dataset} sample={rule.sample:g}{state}")
+        does = f" dataset={rule.dataset}" if rule.dataset else ""
+        does += f" score={','.join(rule.score)}" if rule.score else ""
+        print(f"ok  {rule.name}: scope={rule.scope}{does} sample={rule.sample:g}{state}")
     print(f"{args.file}: {len(ruleset.rules)} rule(s), no errors")
     return 0
 
@@ -42,11 +60,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     body_base = {"since": args.since, **({"until": args.until} if args.until else {})}
     with progress(
-        args.quiet, BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[captured]} captured"),
+        args.quiet, BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[captured]} captured, {task.fields[queued]} queued"),
         console=console, transient=False,
     ) as bar:
         for rule in rules:
-            task = bar.add_task(rule.name, total=1.0, captured=0)
+            task = bar.add_task(rule.name, total=1.0, captured=0, queued=0)
             body = {**body_base, "rule": rule.definition}
             last: dict = {}
             try:
@@ -57,15 +75,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                     for line in resp.iter_lines():
                         if line.strip():
                             last = json.loads(line)
-                            bar.update(task, completed=last["progress"], captured=last["captured"])
+                            bar.update(task, completed=last["progress"], captured=last["captured"], queued=last.get("queued", 0))
             except Exception as exc:  # httpx errors mid-stream: say which rule and how far it got
                 if isinstance(exc, CommandError):
                     raise
                 raise CommandError(f"{rule.name}: backfill interrupted ({exc}); run it again to finish") from None
-            print(
-                f"{rule.name}: evaluated {last.get('evaluated', 0)}, matched {last.get('matched', 0)}, "
-                f"captured {last.get('captured', 0)}, duplicates {last.get('duplicates', 0)}"
-            )
+            line = f"{rule.name}: evaluated {last.get('evaluated', 0)}, matched {last.get('matched', 0)}"
+            if rule.dataset:
+                line += f", captured {last.get('captured', 0)}, duplicates {last.get('duplicates', 0)}"
+            if rule.score:
+                line += (f", queued {last.get('queued', 0)} scorer calls, {last.get('already_scored', 0)} already "
+                         "scored or pending (scores arrive in the background: GET /api/rules)")
+            print(line)
     return 0
 
 
@@ -74,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     check = rules_sub.add_parser("check", help="validate a rules file without a server (exit 1 on error)")
     check.add_argument("file")
+    check.add_argument("--config", help="the server's config file, whose scorers: rules may name (env SPANLAKE_CONFIG)")
     check.set_defaults(func=cmd_check)
     backfill = rules_sub.add_parser("backfill", help="run rules of FILE over stored spans of a running server")
     backfill.add_argument("file")

@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Scoring first: capture checks the rules' `score:` names against its scorers.
 COMPONENT_MODULES = (
-    "spanlake.capture.component",
     "spanlake.scoring.component",
+    "spanlake.capture.component",
     "spanlake.datasets.component",
     "spanlake.store.maintenance",
 )

@@ -1,4 +1,5 @@
-"""Capture rule routes: the loaded rules with their counters, and backfill over stored spans."""
+"""Rule routes: the loaded rules with their counters (and scoring rules' progress), and backfill
+over stored spans."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from spanlake.api.body import read_json_object
 from spanlake.api.errors import bad_request, not_found, running_component
 from spanlake.api.openapi import error_responses, json_response, path_param
 from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
-from spanlake.capture.rules import RuleSet, RulesError, parse_rules
+from spanlake.capture.counters import RuleCounter
+from spanlake.capture.rules import Rule, RuleSet, RulesError, parse_rules
 from spanlake.filters import FilterError, parse_time
 from spanlake.query.span_rows import iso_from_datetime
+from spanlake.store.rule_scores import backlog_by_rule
 from spanlake.store.writer import utc_now
 
 CAPTURE_COMPONENT = "spanlake.capture.component"
@@ -24,6 +27,23 @@ CAPTURE_COMPONENT = "spanlake.capture.component"
 
 def _capture(request: Request) -> Any:
     return running_component(request, CAPTURE_COMPONENT, "capture rules")
+
+
+def _scoring(rule: Rule, counter: RuleCounter, backlog: int) -> dict[str, Any]:
+    """A scoring rule's progress under the names the docs use: matches (targets), then scorer calls."""
+    counts = counter.as_dict()
+    return {
+        "scorers": list(rule.score),
+        "matched": counts["matched"],
+        "sampled_out": counts["sampled_out"],
+        "over_budget": counts["rate_limited"],
+        "queued": counts["queued"],
+        "already_scored": counts["already_scored"],
+        "scored": counts["scored"],
+        "failed": counts["failed"],
+        "backlog": backlog,
+        "recent_failures": counter.failures(),
+    }
 
 
 async def list_rules(request: Request) -> JSONResponse:
@@ -34,17 +54,22 @@ async def rules_listing(request: Request) -> dict[str, Any]:
     """The loaded rules with their counters and the reload state (the rules page shows the same)."""
     capture = _capture(request)
     ruleset: RuleSet = capture.ruleset
-    items = [
-        {
+    backlog = await request.app.state.services.store.read(backlog_by_rule) if ruleset.scorer_names() else {}
+    items = []
+    for rule in ruleset.rules:
+        counter = capture.counters.for_rule(rule.name)
+        item = {
             "name": rule.name,
             "dataset": rule.dataset,
+            "score": list(rule.score),
             "scope": rule.scope,
             "enabled": rule.enabled,
             "definition": rule.definition,
-            "counters": capture.counters.for_rule(rule.name).as_dict(),
+            "counters": counter.as_dict(),
         }
-        for rule in ruleset.rules
-    ]
+        if rule.score:
+            item["scoring"] = _scoring(rule, counter, backlog.get(rule.name, 0))
+        items.append(item)
     error = capture.state.error
     return {
         "items": items,
@@ -85,7 +110,7 @@ async def backfill(request: Request) -> StreamingResponse:
         if not isinstance(definition, dict) or definition.get("name", name) != name:
             raise bad_request("rule must be a rule definition whose name matches the path")
         try:
-            rule = parse_rules(json.dumps({"rules": [{"name": name, **definition}]}), "request body").rules[0]
+            rule = parse_rules(json.dumps({"rules": [{"name": name, **definition}]}), "request body", capture.scorers).rules[0]
         except RulesError as exc:
             raise bad_request("; ".join(exc.problems), problems=exc.problems) from None
     else:
@@ -104,7 +129,8 @@ _RULE = {"type": "object"}
 OPENAPI_PATHS: dict = {
     "/api/rules": {
         "get": {
-            "summary": "Loaded capture rules with their counters since start, and the last reload error",
+            "summary": "Loaded rules with their counters since start (scoring rules: their progress and recent "
+                       "scorer failures), and the last reload error",
             "responses": {
                 "200": json_response(
                     "The rules",
@@ -126,7 +152,8 @@ OPENAPI_PATHS: dict = {
     },
     "/api/rules/{name}/backfill": {
         "post": {
-            "summary": "Run a rule (loaded, or given in the body) over stored spans; streams NDJSON progress",
+            "summary": "Run a rule (loaded, or given in the body) over stored spans; streams NDJSON progress. "
+                       "A scoring rule queues the targets not scored yet; scorers run in the background",
             "parameters": [path_param("name", "Rule name")],
             "requestBody": {
                 "required": True,

@@ -3,6 +3,8 @@
 Span scope: every span of the relation matching `when` (and sampled in by span id) is captured.
 Trace scope: a trace matches when any of its spans (or its root, with `root_only`) matches
 `when`; sampled by trace id; its root span, or every span matching `capture_spans`, is captured.
+A scoring rule's matches are queued for each of its scorers, except those already scored or
+pending (a trace judged again after late spans, a backfill run twice).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from spanlake.capture.rates import HourlyLimiter
 from spanlake.capture.rules import Rule, sample_sql
 from spanlake.capture.sql import dataset_for_rule, rule_options
 from spanlake.store.dataset_capture import capture_spans
+from spanlake.store.rule_scores import enqueue_unscored
 
 TRACE_HITS = "_trace_hits"
 
@@ -40,6 +43,12 @@ def _apply_span_rule(cur: duckdb.DuckDBPyConnection, rule: Rule, relation: str, 
     ).fetchone()
     counter.count(evaluated=total, matched=matched, sampled_out=matched - sampled)
     if not sampled:
+        return 0
+    where = f"coalesce(({rule.when.sql}), FALSE) AND {sample_cond}"
+    if rule.score:
+        _queue(cur, rule, counter, f"SELECT s.trace_id, s.span_id, s.span_id AS score_span_id FROM {relation} s "
+               f"WHERE {where}", [*rule.when.params, *sample_params])
+    if rule.dataset is None:
         return 0
     result = capture_spans(
         cur,
@@ -78,6 +87,19 @@ def _apply_trace_rule(
         counter.count(rate_limited=sampled - allowed)
         if not allowed:
             return 0
+        if rule.score:
+            # The whole trace is scored; its score sits on the root span (the engine's ctx.span).
+            _queue(cur, rule, counter, f"""
+                SELECT h.trace_id, NULL::VARCHAR AS span_id, r.root AS score_span_id
+                FROM (SELECT trace_id FROM {TRACE_HITS} ORDER BY trace_id LIMIT ?) h
+                JOIN (
+                    SELECT s.trace_id, coalesce(arg_min(s.span_id, s.start_time) FILTER (WHERE s.parent_span_id IS NULL),
+                                                arg_min(s.span_id, s.start_time)) AS root
+                    FROM {relation} s GROUP BY s.trace_id
+                ) r ON r.trace_id = h.trace_id
+            """, [allowed])
+        if rule.dataset is None:
+            return 0
         pick_sql, pick_params = "s.parent_span_id IS NULL", []
         if rule.capture_spans is not None:
             pick_sql, pick_params = f"coalesce(({rule.capture_spans.sql}), FALSE)", list(rule.capture_spans.params)
@@ -93,3 +115,8 @@ def _apply_trace_rule(
         cur.execute(f"DROP TABLE IF EXISTS {TRACE_HITS}")
     counter.count(captured=result.captured, duplicates=result.duplicates)
     return result.captured
+
+
+def _queue(cur: duckdb.DuckDBPyConnection, rule: Rule, counter: RuleCounter, select_sql: str, params: list) -> None:
+    queued, skipped = enqueue_unscored(cur, rule.name, rule.score, rule.scope, select_sql, params)
+    counter.count(queued=queued, already_scored=skipped)

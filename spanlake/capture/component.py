@@ -22,7 +22,7 @@ import duckdb
 from spanlake.capture.apply import apply_rule
 from spanlake.capture.counters import RuleCounters
 from spanlake.capture.rates import HourlyLimiter
-from spanlake.capture.rules import RuleSet, RulesError, load_rules
+from spanlake.capture.rules import RuleSet, RulesError, ScorerCatalog, load_rules
 from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
 from spanlake.capture.stage import CaptureStage
 from spanlake.store import locks
@@ -46,8 +46,9 @@ class ReloadState:
 
 
 class CaptureRules:
-    def __init__(self, path: str | None, ruleset: RuleSet, quiet_seconds: float):
+    def __init__(self, path: str | None, ruleset: RuleSet, quiet_seconds: float, scorers: ScorerCatalog | None = None):
         self.path = path
+        self.scorers = scorers  # the scoring component's scorers: `score:` names are checked on reload
         self.ruleset = ruleset
         self.quiet_seconds = quiet_seconds
         self.counters = RuleCounters()
@@ -67,7 +68,7 @@ class CaptureRules:
             return False
         self.state.file_key = key
         try:
-            ruleset = load_rules(self.path)
+            ruleset = load_rules(self.path, self.scorers)
         except RulesError as exc:
             if self.state.error is None or self.state.error["problems"] != exc.problems:
                 log.error("rules file %s refused; keeping the previous rules:\n%s", self.path, "\n".join(exc.problems))
@@ -157,10 +158,15 @@ def _file_key(path: str | None) -> tuple[float, int] | None:
     return (st.st_mtime, st.st_size)
 
 
+SCORING_COMPONENT = "spanlake.scoring.component"
+
+
 async def start(services: "Services") -> CaptureRules:
     path = services.settings.rules
-    ruleset = load_rules(path) if path else RuleSet()
-    rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds)
+    scoring = services.components.get(SCORING_COMPONENT)
+    scorers = scoring.registry.catalog() if scoring is not None else None
+    ruleset = load_rules(path, scorers) if path else RuleSet()
+    rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds, scorers)
     services.queue.stages.append(rules.stage)
     rules.start(services)
     return rules

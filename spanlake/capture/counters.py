@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections import deque
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from spanlake.store.commit_hooks import after_commit
+
+RECENT_FAILURES = 20  # per rule, kept in memory for GET /api/rules
 
 
 @dataclass
@@ -15,9 +19,19 @@ class RuleCounter:
     rate_limited: int = 0
     captured: int = 0
     duplicates: int = 0
+    # Scoring rules, in scorer calls (a match times the rule's scorers):
+    queued: int = 0  # handed to the scoring engine
+    already_scored: int = 0  # skipped (backfill, trace re-judged): scored or pending already
+    scored: int = 0
+    failed: int = 0
+    recent_failures: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_FAILURES), repr=False)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The newest scorer failures first."""
+        return list(reversed(self.recent_failures))
 
     def count(self, **deltas: int) -> None:
         """Add to the counters once the current write transaction commits (at once outside one):
@@ -25,6 +39,14 @@ class RuleCounter:
         def apply() -> None:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+
+        after_commit(apply)
+
+    def failed_calls(self, failures: list[dict[str, Any]]) -> None:
+        """Count scorer calls that failed for good, and keep them for GET /api/rules, once committed."""
+        def apply() -> None:
+            self.failed += len(failures)
+            self.recent_failures.extend(failures)
 
         after_commit(apply)
 

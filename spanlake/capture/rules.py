@@ -1,4 +1,7 @@
-"""Capture rules: the YAML file operators keep in their config repo, loaded and validated.
+"""Capture and scoring rules: the YAML file operators keep in their config repo, loaded and validated.
+
+A rule captures matches into a dataset (`dataset:`), scores them in the background (`score:`,
+scorer names from the config), or both.
 
 Validation collects every problem, each with the rule's name and the path inside it
 (`rules[2] (slow-calls).when.and[0].op: unknown op 'explode'`), so `spanlake rules check`
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,15 +29,19 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _KNOWN_KEYS = frozenset(
     {
         "name", "dataset", "scope", "when", "sample", "input", "expected_output", "topic", "tags",
-        "max_per_hour", "enabled", "root_only", "capture_spans", "description",
+        "max_per_hour", "enabled", "root_only", "capture_spans", "description", "score",
     }
 )
+# Keys that only mean something when the rule captures into a dataset.
+_CAPTURE_KEYS = ("input", "expected_output", "topic", "tags", "capture_spans")
+# What `rules check` and the server know about scorers: name -> the scopes it can score.
+ScorerCatalog = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    dataset: str
+    dataset: str | None  # None: the rule only scores
     when: CompiledFilter
     definition: dict[str, Any]  # as written, for /api/rules
     scope: str = "span"
@@ -46,6 +54,12 @@ class Rule:
     enabled: bool = True
     root_only: bool = False
     capture_spans: CompiledFilter | None = None
+    score: tuple[str, ...] = ()  # scorer names; each match is scored by each of them
+
+    @property
+    def cost(self) -> int:
+        """Budget units one match uses: a scorer call per scorer, else one capture."""
+        return len(self.score) or 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,9 @@ class RuleSet:
 
     def active(self, scope: str) -> list[Rule]:
         return [r for r in self.rules if r.enabled and r.scope == scope]
+
+    def scorer_names(self) -> set[str]:
+        return {name for rule in self.rules for name in rule.score}
 
     def by_name(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -96,8 +113,9 @@ def sampled_in(rule_name: str, key: str, fraction: float) -> bool:
 
 
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, scorers: ScorerCatalog | None = None) -> None:
         self.problems: list[str] = []
+        self.scorers = scorers  # None: scorer names are not checked (no config at hand)
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -121,8 +139,15 @@ class _Validator:
             if key not in _KNOWN_KEYS:
                 self.problem(f"{label}.{key}", f"unknown key; expected one of {', '.join(sorted(_KNOWN_KEYS))}")
         dataset = raw.get("dataset")
-        if not isinstance(dataset, str) or not dataset.strip():
-            self.problem(label + ".dataset", "required: the dataset name (created if missing)")
+        score = self._score(raw, label, raw.get("scope", "span"))
+        if dataset is None and "score" not in raw:
+            self.problem(label + ".dataset", "required: the dataset name (created if missing), or score: [scorer, ...]")
+        elif dataset is None:
+            for key in _CAPTURE_KEYS:
+                if key in raw:
+                    self.problem(f"{label}.{key}", "only applies to rules with a dataset")
+        elif not isinstance(dataset, str) or not dataset.strip():
+            self.problem(label + ".dataset", "must be the dataset name (created if missing)")
         else:
             try:
                 dataset_name(dataset, label + ".dataset")
@@ -163,7 +188,7 @@ class _Validator:
             return None
         return Rule(
             name=name,
-            dataset=dataset.strip(),
+            dataset=dataset.strip() if dataset is not None else None,
             when=when,  # type: ignore[arg-type]
             definition=raw,
             scope=scope,
@@ -176,7 +201,29 @@ class _Validator:
             enabled=raw.get("enabled", True),
             root_only=raw.get("root_only", False),
             capture_spans=capture_spans,
+            score=score,
         )
+
+    def _score(self, raw: dict, label: str, scope: Any) -> tuple[str, ...]:
+        if "score" not in raw:
+            return ()
+        where = label + ".score"
+        names = raw["score"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            self.problem(where, "must be a non-empty list of scorer names (the config's scorers:, or built-ins)")
+            return ()
+        if len(set(names)) != len(names):
+            self.problem(where, "names a scorer twice")
+        if self.scorers is not None:
+            for i, scorer in enumerate(names):
+                scopes = self.scorers.get(scorer)
+                if scopes is None:
+                    known = ", ".join(sorted(self.scorers))
+                    self.problem(f"{where}[{i}]", f"unknown scorer {scorer!r}; expected one of {known}")
+                elif scope in SCOPES and scope not in scopes:
+                    fits = " or ".join(scopes) if scopes else "no rule"
+                    self.problem(f"{where}[{i}]", f"scorer {scorer!r} cannot score a {scope}; it fits {fits} scope")
+        return tuple(names)
 
     def _filter(self, raw: dict, key: str, label: str, *, required: bool) -> CompiledFilter | None:
         if key not in raw:
@@ -190,8 +237,10 @@ class _Validator:
             return None
 
 
-def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
-    """Parse and validate a rules document; raise RulesError listing every problem."""
+def parse_rules(text: str, source: str = "<rules>", scorers: ScorerCatalog | None = None) -> RuleSet:
+    """Parse and validate a rules document; raise RulesError listing every problem.
+
+    `scorers` (name -> scopes it can score) checks every `score:` name; None skips that check."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -203,7 +252,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
         raise RulesError(source, ["rules: must be a list"])
-    validator = _Validator()
+    validator = _Validator(scorers)
     seen: set[str] = set()
     rules = [validator.rule(i, raw, seen) for i, raw in enumerate(raw_rules)]
     if validator.problems:
@@ -211,9 +260,9 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     return RuleSet(tuple(r for r in rules if r is not None), source, hashlib.sha256(text.encode()).hexdigest())
 
 
-def load_rules(path: str | Path) -> RuleSet:
+def load_rules(path: str | Path, scorers: ScorerCatalog | None = None) -> RuleSet:
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise RulesError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
-    return parse_rules(text, str(path))
+    return parse_rules(text, str(path), scorers)

@@ -23,6 +23,8 @@ def dataset_for_rule(cur: duckdb.DuckDBPyConnection, name: str) -> str:
 
 
 def rule_options(rule: Rule) -> CaptureOptions:
+    if rule.dataset is None:  # a scoring-only rule makes no items: no values to compute
+        return CaptureOptions(input_field=None, expected_output_field=None)  # type: ignore[arg-type]
     return CaptureOptions(
         input_field=parse_span_field(rule.input, "input"),
         expected_output_field=parse_span_field(rule.expected_output, "expected_output") if rule.expected_output else None,

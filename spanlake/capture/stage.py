@@ -6,7 +6,8 @@ values (input / expected output as JSON text). 50 rules cost one vectorized pass
 thousand in-memory rows (a UNION ALL of 50 filtered scans took 3x as long), never a Python loop
 over spans. The hits become dataset items through the datasets store's bulk capture, inside
 the same transaction as the spans: an item never exists without its span, and a rolled-back
-commit leaves neither.
+commit leaves neither. Scoring rules' hits are only appended to the scoring queue here (one
+INSERT); scorers run in the background.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from spanlake.capture.rules import Rule, RuleSet, sample_expr, sample_threshold
 from spanlake.capture.sql import record_pending_traces, rule_options, rule_targets
 from spanlake.filters import ATTRIBUTE_FORMS, compile_filter
 from spanlake.store.dataset_capture import CaptureOptions, Pick, capture_picks, values_by_key
+from spanlake.store.rule_scores import enqueue
 from spanlake.store.schema import SPAN_SCHEMA
 from spanlake.store.writer import NEW_ROW, NewSpans, StageFinisher
 
@@ -106,21 +108,41 @@ class CaptureStage:
             counter.count(evaluated=new.rows, matched=n_matched, sampled_out=n_matched - n_sampled)
             if not n_sampled:
                 continue
-            allowed[index] = self._limiter.take(rule.name, rule.max_per_hour, n_sampled)
+            allowed[index] = self._limiter.take(rule.name, rule.max_per_hour, n_sampled, rule.cost)
             counter.count(rate_limited=n_sampled - allowed[index])
             if allowed[index] < n_sampled:
                 limited.add(index)
         allowed = {index: n for index, n in allowed.items() if n}
         if not allowed:
             return
-        # One capture for every rule: one dedup query and one INSERT per commit, not a handful
-        # of statements per matching rule.
-        chosen = {index: rules[index] for index in allowed}
-        targets = {target.key: target for target in rule_targets(cur, chosen, program.options)}
         picks = _picks(sampled_hits, allowed, limited)
-        for index, result in capture_picks(cur, picks, targets, check_existing=not new.unseen).items():
-            counter = self._counters.for_rule(rules[index].name)
-            counter.count(captured=result.captured, duplicates=result.duplicates)
+        capturing = {index: rules[index] for index in allowed if rules[index].dataset is not None}
+        if capturing:
+            # One capture for every rule: one dedup query and one INSERT per commit, not a handful
+            # of statements per matching rule.
+            targets = {target.key: target for target in rule_targets(cur, capturing, program.options)}
+            captures = [pick for pick in picks if pick.key in capturing]
+            for index, result in capture_picks(cur, captures, targets, check_existing=not new.unseen).items():
+                counter = self._counters.for_rule(rules[index].name)
+                counter.count(captured=result.captured, duplicates=result.duplicates)
+        if any(rules[index].score for index in allowed):
+            self._queue_scoring(cur, picks, rules)
+
+    def _queue_scoring(self, cur: duckdb.DuckDBPyConnection, picks: list[Pick], rules: list[Rule]) -> None:
+        """Scoring rules' matches become queue rows in this transaction: the scoring itself runs
+        in the background (scoring/rule_jobs.py), never here. The spans are new (dedup ran),
+        so no "scored already?" read is needed."""
+        rows = [
+            (rules[pick.key].name, scorer, "span", pick.trace_id, pick.span_id)
+            for pick in picks
+            for scorer in rules[pick.key].score
+        ]
+        enqueue(cur, rows)
+        queued: dict[str, int] = {}
+        for row in rows:
+            queued[row[0]] = queued.get(row[0], 0) + 1
+        for name, n in queued.items():
+            self._counters.for_rule(name).count(queued=n)
 
 
 def _count_by_rule(hits: pa.Table) -> dict[int, int]:

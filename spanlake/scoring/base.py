@@ -150,6 +150,9 @@ class ScorerType:
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     default_concurrency: int = 1
     secret_params: tuple[str, ...] = ()  # hidden from listings
+    # What a scoring rule may point it at: a whole trace, a span. Empty for scorers that need a
+    # dataset item's expected output (dataset runs only).
+    scopes: tuple[str, ...] = ("trace", "span")
 
     @property
     def needs_params(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from spanlake.scoring.base import FunctionScorer, ScoreContext, ScoreResult, ScorerType, ScoringError
@@ -143,7 +144,8 @@ def _schema(properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def spanlake_scorers() -> list[ScorerType]:
-    return [
+    # scopes=(): they compare with a dataset item's expected output, which a rule's match lacks.
+    types = [
         ScorerType("exact_match", "true when the output equals the item's expected output", ExactMatch,
                    _schema({**_TEXT_OPTIONS, "ignore_case": {**_TEXT_OPTIONS["ignore_case"], "default": False}})),
         ScorerType("contains_expected", "true when the output contains the item's expected output (case-insensitive)",
@@ -158,3 +160,4 @@ def spanlake_scorers() -> list[ScorerType]:
         ScorerType("json_equal", "true when output and expected output are the same JSON value (key order ignored; strings holding JSON are parsed)",
                    lambda params: FunctionScorer(json_equal), _schema({})),
     ]
+    return [replace(t, scopes=()) for t in types]

@@ -15,6 +15,7 @@ from spanlake.scoring.batches import KIND, BatchRequest, create_batch
 from spanlake.scoring.config import ScoringConfig
 from spanlake.scoring.engine import BatchRunner
 from spanlake.scoring.registry import ScorerRegistry
+from spanlake.scoring.rule_jobs import RuleScoringWorker
 from spanlake.store import jobs
 
 if TYPE_CHECKING:
@@ -33,6 +34,17 @@ class ScoringComponent(LeasedJobWorker):
                          poll_seconds=engine.poll_seconds, drain_seconds=engine.drain_seconds)
         self.registry = registry
         self.config = config
+        # Scoring rules' jobs: the same engine and scorers (so the same concurrency slots), their
+        # own claim slots so live rules and user batches do not wait for each other.
+        self.rules = RuleScoringWorker(services, registry, config)
+
+    async def start(self) -> None:
+        await super().start()
+        await self.rules.start()
+
+    async def stop(self) -> None:
+        await self.rules.stop()
+        await super().stop()  # closes the registry, last
 
     async def submit(self, request: BatchRequest) -> tuple[jobs.Job, list[str]]:
         """Store a batch and nudge the claim loop; scoring starts after this returns."""

@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
@@ -40,6 +41,8 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
 MAX_EXPLANATION = 4000
 _END = object()
+# Called in the transaction that records a runner's outcomes, with those still pending (fresh).
+OutcomeHook = Callable[[duckdb.DuckDBPyConnection, list[jobs.ItemOutcome]], None]
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:
@@ -70,8 +73,16 @@ class BatchRunner:
         owner: str,
         config: EngineConfig,
         stop_event: asyncio.Event,
+        source: str = "eval",
+        metadata: Mapping[str, Any] | None = None,
+        on_outcomes: OutcomeHook | None = None,
     ):
+        """`source` and `metadata` go on every score (a scoring rule: "rule" and the rule's name);
+        `on_outcomes` sees the outcomes recorded, in their transaction (a rule's counters)."""
         self.store = store
+        self.source = source
+        self.metadata = dict(metadata or {})
+        self.on_outcomes = on_outcomes
         self.job = job
         self.scorer = scorer
         self.owner = owner
@@ -265,10 +276,10 @@ class BatchRunner:
             "value": value,
             "label": result.label,
             "data_type": data_type,
-            "source": "eval",
+            "source": self.source,
             "scorer": self.scorer.name,
             "explanation": explanation,
-            "metadata": _json(result.metadata),
+            "metadata": _json({**(result.metadata or {}), **self.metadata} if self.metadata else result.metadata),
             "batch_id": self.job.id,
             "created_at": utc_now(),
             "created_by": self.job.params.get("created_by"),  # the key that asked for the batch
@@ -276,7 +287,8 @@ class BatchRunner:
         return jobs.ItemOutcome(work.item.seq, jobs.ITEM_DONE, attempts, None, {"score": row})
 
     def _failed(self, work: Work, attempts: int, error: str) -> jobs.ItemOutcome:
-        return jobs.ItemOutcome(work.item.seq, jobs.ITEM_FAILED, attempts, error[:1000])
+        target = {"trace_id": work.item.trace_id, "span_id": work.item.span_id}
+        return jobs.ItemOutcome(work.item.seq, jobs.ITEM_FAILED, attempts, error[:1000], {"target": target})
 
     # Writer and lease -------------------------------------------------------------------------
 
@@ -335,6 +347,8 @@ class BatchRunner:
         """On the writer thread, one transaction: items done, then the scores of those still pending."""
         fresh = set(jobs.record_outcomes(cur, self.job.id, self.owner, outcomes, self.config.lease_seconds))
         upsert_scores(cur, [o.extra["score"] for o in outcomes if o.seq in fresh and "score" in o.extra])
+        if self.on_outcomes is not None:
+            self.on_outcomes(cur, [o for o in outcomes if o.seq in fresh])
 
     async def _heartbeat(self) -> None:
         while True:

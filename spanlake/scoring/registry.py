@@ -151,6 +151,10 @@ class ScorerRegistry:
     def get(self, name: str) -> RegisteredScorer | None:
         return self.scorers.get(name)
 
+    def catalog(self) -> dict[str, tuple[str, ...]]:
+        """Scorer name -> the rule scopes it fits, for checking rules files."""
+        return {name: s.type.scopes for name, s in self.scorers.items()}
+
     def describe(self) -> list[dict[str, Any]]:
         """Every usable scorer, then each type that needs parameters and has none configured under its name."""
         items = [s.describe() for s in sorted(self.scorers.values(), key=lambda s: s.name)]

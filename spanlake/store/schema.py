@@ -236,6 +236,19 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE dataset_items ADD COLUMN IF NOT EXISTS created_by VARCHAR",
         "ALTER TABLE runs ADD COLUMN IF NOT EXISTS created_by VARCHAR",
     ],
+    [
+        # Scoring rules' matches waiting to become scoring jobs (store/rule_scores.py): the ingest
+        # transaction only appends here; a background dispatcher moves rows into jobs and deletes
+        # them in one transaction, so a restart neither loses nor repeats a match's scoring.
+        """CREATE TABLE IF NOT EXISTS rule_score_queue (
+    rule VARCHAR,
+    scorer VARCHAR,
+    scope VARCHAR,
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    queued_at TIMESTAMP
+)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
