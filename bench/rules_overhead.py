@@ -2,15 +2,19 @@
 
     python bench/rules_overhead.py                         # 4 rounds of A (no rules) / B (bench/rules50.yaml)
     python bench/rules_overhead.py --rules my-rules.yaml --rounds 6
+    python bench/rules_overhead.py --rules bench/rules_scoring.yaml   # a scoring rule (issue 21)
 
 Runs bench/ingest.py's spanlake phase alternately without and with the rules file (A B A B ...,
 a fresh server and data dir each time, same pre-serialized load), so drift in the shared
-machine's load hits both sides alike, and reports the ratio of the medians, plus spans captured.
+machine's load hits both sides alike, and reports the ratio of the medians. For rules that
+score, it also reports what the rules side queued and scored (read from the stopped server's
+store): scoring runs in the background, so those counts show it kept up, or did not.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -19,7 +23,24 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import duckdb  # noqa: E402
 import ingest  # noqa: E402
+
+
+def _scoring_figures(workdir: Path) -> str:
+    """Rule scores stored and matches still queued or pending when the server stopped."""
+    con = duckdb.connect(str(workdir / "spanlake-throughput" / "spanlake.duckdb"), read_only=True)
+    try:
+        scored = con.execute("SELECT count(*) FROM scores WHERE source = 'rule'").fetchone()[0]
+        queued = con.execute("SELECT count(*) FROM rule_score_queue").fetchone()[0]
+        pending = con.execute(
+            "SELECT count(*) FROM job_items WHERE status = 'pending' AND job_id IN "
+            "(SELECT id FROM jobs WHERE kind = 'score_rule')"
+        ).fetchone()[0]
+        jobs = con.execute("SELECT count(*) FROM jobs WHERE kind = 'score_rule'").fetchone()[0]
+    finally:
+        con.close()
+    return f"rule scores {scored:,}, still queued {queued:,}, pending in jobs {pending:,}, jobs {jobs:,}"
 
 
 def main() -> None:
@@ -36,11 +57,14 @@ def main() -> None:
     for round_ in range(args.rounds):
         for name, rules in (("none", None), ("rules", args.rules)):
             phase_args = argparse.Namespace(**{**vars(base), "rules": rules})
-            result = ingest.phase_spanlake(phase_args, pool_file, Path(tempfile.mkdtemp(prefix="spanlake-rules-bench-")))
+            workdir = Path(tempfile.mkdtemp(prefix="spanlake-rules-bench-"))
+            result = ingest.phase_spanlake(phase_args, pool_file, workdir)
             rate = result["spans_per_s"]
             rates[name].append(rate)
-            print(f"round {round_ + 1} {name:>5}: {rate:,.0f} spans/s, steal {result.get('steal_pct', '?')}%",
-                  file=sys.stderr, flush=True)
+            scoring = f", {_scoring_figures(workdir)}" if rules is not None and "score:" in rules.read_text() else ""
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"round {round_ + 1} {name:>5}: {rate:,.0f} spans/s, steal {result.get('steal_pct', '?')}%"
+                  f", stored {result['stored_spans']:,}{scoring}", file=sys.stderr, flush=True)
     none, rules = statistics.median(rates["none"]), statistics.median(rates["rules"])
     print(f"without rules: median {none:,.0f} spans/s {[round(r) for r in rates['none']]}")
     print(f"with {args.rules.name}: median {rules:,.0f} spans/s {[round(r) for r in rates['rules']]}")
