@@ -94,23 +94,24 @@ class CaptureRules:
     # Trace scope ------------------------------------------------------------------------------
 
     def judge(self, cur: duckdb.DuckDBPyConnection, now: dt.datetime) -> int:
-        """Judge quiet traces against the trace-scope rules; runs in one write transaction."""
+        """Judge quiet traces against the trace-scope rules (captures, and scoring rules' queue
+        rows) in one write transaction; returns how many traces were judged."""
         quiet_before = now - dt.timedelta(seconds=self.quiet_seconds)
-        if not take_quiet_traces(cur, quiet_before, TRACES_PER_JUDGEMENT, QUIET_TRACES):
+        judged = take_quiet_traces(cur, quiet_before, TRACES_PER_JUDGEMENT, QUIET_TRACES)
+        if not judged:
             cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
             return 0
-        captured = 0
         try:
             rules = self.ruleset.active("trace")
             if rules:
                 load_trace_spans(cur, QUIET_TRACES, JUDGED_SPANS)
                 for rule in rules:
-                    captured += apply_rule(cur, rule, JUDGED_SPANS, self.counters.for_rule(rule.name), self.limiter)
+                    apply_rule(cur, rule, JUDGED_SPANS, self.counters.for_rule(rule.name), self.limiter)
             forget_pending(cur, QUIET_TRACES)
         finally:
             cur.execute(f"DROP TABLE IF EXISTS {JUDGED_SPANS}")
             cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
-        return captured
+        return judged
 
     async def _judge_loop(self, services: "Services") -> None:
         interval = max(0.2, min(self.quiet_seconds / 4, 5.0))
@@ -128,7 +129,7 @@ class CaptureRules:
                 # maintenance component's write fence keeps it from starving behind them.
                 maintenance = services.components.get("spanlake.store.maintenance")
                 write = maintenance.fence.write if maintenance is not None else services.store.write
-                while await write(self.judge, utc_now()) or False:
+                while await write(self.judge, utc_now()) == TRACES_PER_JUDGEMENT:
                     pass  # a full batch may leave more quiet traces: go again at once
             except duckdb.Error as exc:
                 log.error("judging quiet traces failed (will retry): %s", exc)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "rule"
 CAPTURE_COMPONENT = "spanlake.capture.component"
+MAINTENANCE_COMPONENT = "spanlake.store.maintenance"
 
 
 def dispatch(cur: duckdb.DuckDBPyConnection, limit: int) -> int:
@@ -73,8 +74,12 @@ class RuleScoringWorker(LeasedJobWorker):
         engine = self.config.engine
         while not self.stopping:
             await asyncio.sleep(engine.rule_dispatch_seconds)
+            # Dispatching deletes from the queue other replicas of a lake insert into: like the
+            # trace judge, it goes through the maintenance component's write fence.
+            maintenance = self.services.components.get(MAINTENANCE_COMPONENT)
+            write = maintenance.fence.write if maintenance is not None else self.store.write
             try:
-                while await self.store.write(dispatch, engine.rule_job_targets):
+                while await write(dispatch, engine.rule_job_targets):
                     self.wake()
                     if self.stopping:
                         break
