@@ -1,8 +1,9 @@
-"""Ingest throughput with 50 active capture rules against none (issue 5: target >= 0.9).
+"""Ingest throughput with 50 active capture rules (or other rules files) against none (issue 5: target >= 0.9).
 
     python bench/rules_overhead.py                         # 4 rounds of A (no rules) / B (bench/rules50.yaml)
     python bench/rules_overhead.py --rules my-rules.yaml --rounds 6
-    python bench/rules_overhead.py --rules bench/rules_scoring.yaml   # a scoring rule (issue 21)
+    python bench/rules_overhead.py --rules bench/rules_scoring.yaml --rules bench/rules_capture_tools.yaml
+                                                           # a scoring rule, and its capture twin (issue 21)
 
 Runs bench/ingest.py's spanlake phase alternately without and with the rules file (A B A B ...,
 a fresh server and data dir each time, same pre-serialized load), so drift in the shared
@@ -45,17 +46,22 @@ def _scoring_figures(workdir: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rules", type=Path, default=HERE / "rules50.yaml")
+    parser.add_argument("--rules", type=Path, action="append",
+                        help="rules file (repeat to alternate several against none; default bench/rules50.yaml)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--config", type=Path, help="config file for every side (e.g. scoring: engine settings)")
     args = parser.parse_args()
+    server_arg = [f"--config={args.config}"] if args.config else []
     base = argparse.Namespace(seconds=args.seconds, warmup=3.0, concurrency=args.concurrency, channels=1, decode_workers=0,
-                              rules=None, server_arg=[], profile=None)
+                              rules=None, server_arg=server_arg, profile=None)
     pool_file = ingest._pool_file(512, 2)
-    rates: dict[str, list[float]] = {"none": [], "rules": []}
+    sides: list[tuple[str, Path | None]] = [("none", None)]
+    sides += [(path.name, path) for path in (args.rules or [HERE / "rules50.yaml"])]
+    rates: dict[str, list[float]] = {name: [] for name, _ in sides}
     for round_ in range(args.rounds):
-        for name, rules in (("none", None), ("rules", args.rules)):
+        for name, rules in sides:
             phase_args = argparse.Namespace(**{**vars(base), "rules": rules})
             workdir = Path(tempfile.mkdtemp(prefix="spanlake-rules-bench-"))
             result = ingest.phase_spanlake(phase_args, pool_file, workdir)
@@ -63,15 +69,16 @@ def main() -> None:
             rates[name].append(rate)
             scoring = f", {_scoring_figures(workdir)}" if rules is not None and "score:" in rules.read_text() else ""
             shutil.rmtree(workdir, ignore_errors=True)
-            print(f"round {round_ + 1} {name:>5}: {rate:,.0f} spans/s, steal {result.get('steal_pct', '?')}%"
+            print(f"round {round_ + 1} {name}: {rate:,.0f} spans/s, steal {result.get('steal_pct', '?')}%"
                   f", stored {result['stored_spans']:,}{scoring}", file=sys.stderr, flush=True)
-    none, rules = statistics.median(rates["none"]), statistics.median(rates["rules"])
+    none = statistics.median(rates["none"])
     print(f"without rules: median {none:,.0f} spans/s {[round(r) for r in rates['none']]}")
-    print(f"with {args.rules.name}: median {rules:,.0f} spans/s {[round(r) for r in rates['rules']]}")
-    print(f"ratio: {rules / none:.3f} (target >= 0.9)")
-    # Each round's pair ran minutes apart at most, so its ratio shrugs off drift between rounds.
-    paired = [r / n for n, r in zip(rates["none"], rates["rules"])]
-    print(f"per-round ratios: {[round(p, 3) for p in paired]}, median {statistics.median(paired):.3f}")
+    for name, _ in sides[1:]:
+        median = statistics.median(rates[name])
+        print(f"with {name}: median {median:,.0f} spans/s {[round(r) for r in rates[name]]}, ratio {median / none:.3f}")
+        # Each round's pair ran minutes apart at most, so its ratio shrugs off drift between rounds.
+        paired = [r / n for n, r in zip(rates["none"], rates[name])]
+        print(f"  per-round ratios: {[round(p, 3) for p in paired]}, median {statistics.median(paired):.3f}")
 
 
 if __name__ == "__main__":

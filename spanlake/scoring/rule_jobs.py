@@ -38,13 +38,13 @@ MAINTENANCE_COMPONENT = "spanlake.store.maintenance"
 
 
 def dispatch(cur: duckdb.DuckDBPyConnection, limit: int) -> int:
-    """One transaction: the oldest queued matches become jobs; returns the jobs created."""
-    created = 0
+    """One transaction: the oldest queued matches become jobs; returns the matches taken."""
+    taken = 0
     for (rule, scorer, scope), targets in take_queued(cur, limit).items():
         params = {"rule": rule, "scorer": scorer, "scope": scope, "source": SOURCE}
         jobs.create_job(cur, RULE_JOB_KIND, params, targets)
-        created += 1
-    return created
+        taken += len(targets)
+    return taken
 
 
 class RuleScoringWorker(LeasedJobWorker):
@@ -79,9 +79,13 @@ class RuleScoringWorker(LeasedJobWorker):
             maintenance = self.services.components.get(MAINTENANCE_COMPONENT)
             write = maintenance.fence.write if maintenance is not None else self.store.write
             try:
-                while await write(dispatch, engine.rule_job_targets):
-                    self.wake()
-                    if self.stopping:
+                # Again at once only while a full take leaves more: under steady traffic that is
+                # one job per (rule, scorer) per interval, not one per commit.
+                while True:
+                    taken = await write(dispatch, engine.rule_job_targets)
+                    if taken:
+                        self.wake()
+                    if taken < engine.rule_job_targets or self.stopping:
                         break
             except duckdb.Error as exc:  # e.g. a lake conflict that kept losing: the rows wait
                 log.warning("dispatching scoring rules' matches failed (will retry): %s", exc)
