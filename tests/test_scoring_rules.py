@@ -132,6 +132,8 @@ def test_span_rules_score_exactly_their_matches_and_the_sample_survives_a_restar
 
     one = next(s for s in rule_scores(server, name="output_not_empty"))
     assert (one["source"], one["scorer"], one["value"], one["data_type"]) == ("rule", "output_not_empty", 1.0, "boolean")
+    job = httpx.get(f"{server.http_url}/api/scores/batches/{one['batch_id']}").json()  # the rule's job, like a batch
+    assert (job["rule"], job["scorer"], job["status"]) == ("tool-spans", "output_not_empty", "completed")
     failed = [s for s in rule_scores(server) if s["metadata"]["rule"] == "capture-and-score"]
     assert all(s["value"] == 0.0 for s in failed)  # the scored span has status ERROR
     items = httpx.get(f"{server.http_url}/api/datasets/errors/items", params={"limit": 100}).json()["items"]

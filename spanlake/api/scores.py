@@ -27,6 +27,7 @@ from spanlake.query.span_rows import iso_from_datetime
 from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
 from spanlake.scoring.batches import KIND, BatchRequestError, parse_request
+from spanlake.store.rule_scores import RULE_JOB_KIND
 from spanlake.store import jobs
 from spanlake.store import scores as score_store
 from spanlake.store.score_summary import score_summary
@@ -179,6 +180,7 @@ def batch_json(job: jobs.Job) -> dict[str, Any]:
         "filter": params.get("filter"),
         "sample": params.get("sample"),
         "unknown_trace_ids": params.get("unknown_trace_ids", []),
+        "rule": params.get("rule"),  # set for a scoring rule's job
         "created_at": iso_from_datetime(job.created_at),
         "updated_at": iso_from_datetime(job.updated_at),
         "finished_at": iso_from_datetime(job.finished_at),
@@ -210,6 +212,8 @@ async def create_batch(request: Request) -> JSONResponse:
 async def get_batch(request: Request) -> JSONResponse:
     batch_id = request.path_params["batch_id"]
     job = await _store(request).read(jobs.get_job, batch_id, KIND)
+    if job is None:  # a scoring rule's job: its scores' batch_id names it too
+        job = await _store(request).read(jobs.get_job, batch_id, RULE_JOB_KIND)
     if job is None:
         raise not_found(f"batch {batch_id} not found")
     return JSONResponse(batch_json(job))

@@ -63,7 +63,9 @@ class EngineConfig:
     linger_seconds: float = 0.2  # longest a finished score waits for others to share its transaction
     drain_seconds: float = 10.0  # on shutdown, how long scorers in flight may finish
     max_rule_jobs: int = 2  # scoring rules' jobs this server runs at once (beside max_batches)
-    rule_dispatch_seconds: float = 1.0  # how often scoring rules' queued matches become jobs
+    # How often scoring rules' queued matches become jobs. Each dispatch costs about four write
+    # transactions per (rule, scorer) (job, claim, outcomes, finish) on the writer ingest also needs.
+    rule_dispatch_seconds: float = 5.0
     rule_job_targets: int = 10_000  # queued matches per dispatch, at most (whole commits)
 
     def validate(self) -> None:

@@ -53,8 +53,11 @@ class RuleScoringWorker(LeasedJobWorker):
 
     def __init__(self, services: "Services", registry: ScorerRegistry, config: ScoringConfig):
         engine = config.engine
+        # New jobs come from our dispatcher, which wakes the claim loop; polling (each poll is a
+        # write transaction) is only for jobs a dead replica's lease left, so it can be slow.
         super().__init__(services, max_jobs=engine.max_rule_jobs, lease_seconds=engine.lease_seconds,
-                         poll_seconds=engine.poll_seconds, drain_seconds=engine.drain_seconds)
+                         poll_seconds=max(engine.poll_seconds, engine.lease_seconds / 2),
+                         drain_seconds=engine.drain_seconds)
         self.registry = registry
         self.config = config
         self._own_counters = RuleCounters()  # only when no capture component is running

@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.store import vacuum
 from spanlake.store.writer import utc_now
 
 RULE_JOB_KIND = "score_rule"
@@ -108,8 +107,10 @@ def take_queued(
         "ORDER BY queued_at, trace_id, span_id",
         [cutoff],
     ).fetchall()
-    deleted = cur.execute("DELETE FROM rule_score_queue WHERE queued_at <= ?", [cutoff]).fetchone()[0]
-    vacuum.after_delete(cur, deleted)
+    # No vacuum.after_delete: every row of the queue is deleted soon after it was added, so whole
+    # row groups empty out and go without a vacuum, and turning vacuum on every dispatch would
+    # make each checkpoint rewrite the spans' partly filled row groups too (store/vacuum.py).
+    cur.execute("DELETE FROM rule_score_queue WHERE queued_at <= ?", [cutoff])
     grouped: dict[tuple[str, str, str], dict[tuple[str, str | None], None]] = {}
     for rule, scorer, scope, trace_id, span_id in rows:
         grouped.setdefault((rule, scorer, scope), {})[(trace_id, span_id)] = None  # a repeat is scored once
