@@ -81,7 +81,7 @@ def settled(server, **matched: int) -> dict[str, dict[str, Any]]:
         done = all(r["backlog"] == 0 and r["queued"] <= r["scored"] + r["failed"] for r in scoring)
         done = done and all(rules[name]["scoring"]["matched"] >= n for name, n in matched.items())
         return rules if done else None
-    return wait_until(check, what="scoring rules settled")
+    return wait_until(check, timeout=90, what="scoring rules settled")
 
 
 def by_rule(scores: list[dict[str, Any]]) -> dict[str, set[tuple[str, str, str]]]:
