@@ -177,9 +177,11 @@ def test_export_errors(http, exported):
 
 
 def test_openai_examples_from_values():
-    assert openai_format.example("q", None) is None
-    assert openai_format.example(None, "a") is None
+    with pytest.raises(openai_format.Unusable, match="no expected output"):
+        openai_format.example("q", None)
+    with pytest.raises(openai_format.Unusable, match="no input"):
+        openai_format.example(None, "a")
     assert openai_format.example(42, [{"role": "assistant", "content": "x", "tool_calls": []}]) == {
-        "messages": [{"role": "user", "content": "42"}, {"role": "assistant", "content": "x", "tool_calls": []}]
+        "messages": [{"role": "user", "content": "42"}, {"role": "assistant", "content": "x"}]
     }
     assert openai_format.example({"role": "user", "content": "q"}, "a")["messages"][0] == {"role": "user", "content": "q"}

@@ -282,6 +282,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 query_param("format", "jsonl (default), csv, openai (chat fine-tuning) or parquet",
                             {"type": "string", "enum": ["jsonl", "csv", "openai", "parquet"]}),
                 AS_OF,
+                query_param("report", "with format=openai: answer JSON, how many items make examples and "
+                            "why each skipped one does not, instead of the file", {"type": "boolean"}),
             ],
             "responses": {
                 "200": {"description": "The file", "content": {
