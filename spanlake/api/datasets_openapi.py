@@ -259,12 +259,13 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/datasets/{dataset}/import": {
         "post": {
-            "summary": "Import a JSON array, JSON Lines or CSV file: every row valid, or nothing imported",
+            "summary": "Import a JSON array, JSON Lines, CSV or Parquet file: every row valid, or nothing imported",
             "parameters": [DATASET, query_param("dry_run", "Only validate", {"type": "boolean"})],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"type": "array", "items": _ref("NewDatasetItem")}},
                 "application/x-ndjson": {"schema": _FILE},
                 "text/csv": {"schema": _FILE},
+                "application/vnd.apache.parquet": {"schema": _FILE},
             }},
             "responses": {
                 "201": json_response("Imported", {"type": "object", "required": ["imported"], "properties": {"imported": {"type": "integer"}}}),

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from spanlake.datasets import csv_safety, openai_format
+from spanlake.datasets import csv_safety, openai_format, text_cells
 from spanlake.datasets.errors import Invalid
 from spanlake.store import dataset_export
 
@@ -42,7 +42,7 @@ CHUNK_ROWS = 10_000
 PARQUET_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
-        ("input", pa.string()),  # text, or JSON text when not a string
+        ("input", pa.string()),  # a text cell (datasets/text_cells.py): the string, or JSON text
         ("expected_output", pa.string()),
         ("metadata", pa.string()),  # JSON text of an object
         ("topic", pa.string()),
@@ -149,12 +149,13 @@ class Export:
         return ("\n".join(lines) + "\n").encode() if lines else b""
 
     def _openai(self, cur: duckdb.DuckDBPyConnection) -> bytes:
-        out = [row for _, row, _ in _openai_rows(self._fetch_arrow(cur, text_values=False)) if row is not None]
+        out = [row for _, row, _ in _openai_rows(self._fetch_arrow(cur)) if row is not None]
         return b"\n".join(out) + b"\n" if out else b""
 
     def _csv(self, cur: duckdb.DuckDBPyConnection) -> bytes:
         first = self._after is None
-        table = self._fetch_arrow(cur, text_values=True, metadata_columns=self._metadata_keys)
+        table = self._fetch_arrow(cur, metadata_columns=self._metadata_keys)
+        table = _value_cells(table, ["input", "expected_output", *(f"metadata.{k}" for k in self._metadata_keys)])
         if table.num_rows == 0 and not first:
             return b""
         table = csv_safety.neutralise_table(table)  # no cell a spreadsheet would run as a formula
@@ -166,7 +167,7 @@ class Export:
         if self._writer is None:
             self._sink = _Sink()
             self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), PARQUET_SCHEMA)
-        table = self._fetch_arrow(cur, text_values=True)
+        table = _value_cells(self._fetch_arrow(cur), ["input", "expected_output"])
         if table.num_rows:
             self._writer.write_table(table.cast(PARQUET_SCHEMA))
         if self._done:
@@ -181,6 +182,15 @@ class Export:
                 self._writer.close()
             except Exception:  # nothing to save: the client is gone
                 pass
+
+
+def _value_cells(table: pa.Table, names: list[str]) -> pa.Table:
+    """Columns of JSON text as text cells that keep their types (datasets/text_cells.py)."""
+    for name in names:
+        index = table.schema.get_field_index(name)
+        cells = [text_cells.encode(v) for v in table.column(index).to_pylist()]
+        table = table.set_column(index, name, pa.array(cells, pa.string()))
+    return table
 
 
 def _openai_rows(table: pa.Table) -> list[tuple[str, bytes | None, str | None]]:
@@ -216,7 +226,7 @@ def openai_report(
     info = job.start(cur)
     exported, skipped, listed = 0, 0, []
     while not job._done:
-        for item_id, row, reason in _openai_rows(job._fetch_arrow(cur, text_values=False)):
+        for item_id, row, reason in _openai_rows(job._fetch_arrow(cur)):
             if row is not None:
                 exported += 1
                 continue
