@@ -172,6 +172,9 @@ _ITEM_LIST_PARAMS = [
     query_param("tag", "Only items with this tag (repeat for all of several)"),
     query_param("source_trace_id", "Only items captured from this trace", {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}),
     query_param("source_span_id", "Only items captured from this span", {"type": "string", "pattern": "^[0-9a-fA-F]{16}$"}),
+    query_param("search", "Only items whose input, expected output or metadata (as JSON text) contain this, any case"),
+    query_param("metadata.<key>", "Only items whose metadata value at <key> is this (a string, or other JSON as "
+                "its text: 1, true); repeat for any of several. Other unknown parameters are refused"),
     query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (mean of every score of the source span; unscored last) or score:<name> (mean score of that name; unscored last)"),
     query_param("order", "asc (default) or desc", {"type": "string", "enum": ["asc", "desc"]}),
     *LIST_PARAMS,

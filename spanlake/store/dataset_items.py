@@ -57,6 +57,8 @@ class ItemQuery:
     tags: tuple[str, ...] = ()  # every tag must be present
     source_trace_id: str | None = None
     source_span_id: str | None = None
+    search: str | None = None  # case-insensitive, in the JSON text of input, expected_output or metadata
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, values): the key's value is one of them
     sort: str = "created_at"  # created_at (alias timestamp) | topic | score (one name) | evaluation (all names)
     score_name: str | None = None
     descending: bool = False
@@ -198,6 +200,17 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
     if q.source_span_id is not None:
         where.append("i.source_span_id = ?")
         params.append(q.source_span_id)
+    if q.search:
+        where.append(
+            "(contains(lower(i.input::VARCHAR), ?) OR contains(lower(coalesce(i.expected_output::VARCHAR, '')), ?) "
+            "OR contains(lower(coalesce(i.metadata::VARCHAR, '')), ?))"
+        )
+        params.extend([q.search.lower()] * 3)
+    for key, values in q.metadata:
+        # The value as text: a string as itself, other JSON as its text (`1`, `true`).
+        ptr = "/" + key.replace("~", "~0").replace("/", "~1")  # JSON Pointer, RFC 6901
+        where.append("json_extract_string(i.metadata, ?) IN (SELECT unnest(?::VARCHAR[]))")
+        params.extend([ptr, list(values)])
     if q.after is not None:
         sql, after_params = keyset_after(keys, q.after)
         where.append(sql)
