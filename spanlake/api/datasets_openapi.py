@@ -80,7 +80,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "valid_from": {"type": "string", "format": "date-time"},
             "valid_to": {"type": ["string", "null"], "format": "date-time", "description": "when this version closed"},
             "score": {"type": ["number", "null"], "description": "mean score, when sorted by sort=score:<name> or sort=evaluation"},
-            "evaluation": {"type": ["number", "null"], "description": "mean of every numeric score on the item's source span (its trace when it has no span); null when unscored; in listings"},
+            "evaluation": {"type": ["number", "null"], "description": "mean of every numeric score of the item: those posted for it (`item_id`) and those on its source span (its trace when it has no span); null when unscored; in listings"},
         },
     },
     "NewDatasetItem": {
@@ -175,7 +175,7 @@ _ITEM_LIST_PARAMS = [
     query_param("search", "Only items whose input, expected output or metadata (as JSON text) contain this, any case"),
     query_param("metadata.<key>", "Only items whose metadata value at <key> is this (a string, or other JSON as "
                 "its text: 1, true); repeat for any of several. Other unknown parameters are refused"),
-    query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (mean of every score of the source span; unscored last) or score:<name> (mean score of that name; unscored last)"),
+    query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (the items' evaluations, see DatasetItem; unscored last) or score:<name> (mean score of that name on the source span; unscored last)"),
     query_param("order", "asc (default) or desc", {"type": "string", "enum": ["asc", "desc"]}),
     *LIST_PARAMS,
 ]

@@ -25,6 +25,7 @@ import pyarrow as pa
 from spanlake.store import vacuum
 from spanlake.store.actor import current_actor
 from spanlake.store.dataset_items import visible
+from spanlake.store.scores import SCORE_COLUMNS
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.writer import utc_now
 
@@ -396,9 +397,9 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
             vacuum.after_delete(cur, replaced)
         cur.execute(
             # A run's scores are written for whoever started the run.
-            "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-            "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, "
-            "(SELECT r.created_by FROM runs r WHERE r.id = _run_scores_in.run_id) FROM _run_scores_in"
+            f"INSERT INTO scores ({SCORE_COLUMNS}) SELECT id, trace_id, span_id, name, value, label, data_type, "
+            "source, scorer, explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, "
+            "(SELECT r.created_by FROM runs r WHERE r.id = _run_scores_in.run_id), NULL FROM _run_scores_in"
         )
     finally:
         cur.unregister("_run_scores_in")

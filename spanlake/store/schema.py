@@ -236,6 +236,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE dataset_items ADD COLUMN IF NOT EXISTS created_by VARCHAR",
         "ALTER TABLE runs ADD COLUMN IF NOT EXISTS created_by VARCHAR",
     ],
+    [
+        # A score may target a dataset item (an item added by hand has no trace to score).
+        "ALTER TABLE scores ADD COLUMN item_id VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
