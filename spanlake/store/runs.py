@@ -404,3 +404,16 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
     finally:
         cur.unregister("_run_scores_in")
     return len(rows)
+
+
+def delete_run(cur: duckdb.DuckDBPyConnection, run_id: str, job_id: str | None) -> int:
+    """Remove a run with its results, their scores and its job, in the caller's transaction;
+    returns the results removed."""
+    removed = cur.execute("DELETE FROM run_results WHERE run_id = ?", [run_id]).fetchone()[0]
+    scores = cur.execute("DELETE FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
+    if job_id is not None:
+        cur.execute("DELETE FROM job_items WHERE job_id = ?", [job_id])
+        cur.execute("DELETE FROM jobs WHERE id = ?", [job_id])
+    cur.execute("DELETE FROM runs WHERE id = ?", [run_id])
+    vacuum.after_delete(cur, int(removed) + int(scores))
+    return int(removed)
