@@ -23,6 +23,8 @@ from spanlake.api.body import read_json_object
 from spanlake.api.errors import ApiError, bad_request, not_found, running_component
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.scores_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.datasets import validate
+from spanlake.datasets.errors import Invalid
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
@@ -90,7 +92,10 @@ def _score_query(request: Request, **fixed: Any) -> score_store.ScoreQuery:
     if q.get("span_id"):
         values["span_id"] = ids.span_id(q["span_id"])
     if q.get("item_id"):
-        values["item_id"] = q["item_id"][:100]
+        try:
+            values["item_id"] = validate.text(q["item_id"], "item_id", max_len=100)
+        except Invalid as exc:
+            raise bad_request(exc.message) from None
     if q.get("source"):
         if q["source"] not in SOURCES:
             raise bad_request(f"source must be one of {', '.join(SOURCES)}, got {q['source']!r}")
@@ -265,8 +270,11 @@ def _manual_score(body: dict[str, Any]) -> dict[str, Any]:
         raise bad_request(f"value: {exc}") from None
 
     item_id = body.get("item_id")
-    if item_id is not None and (not isinstance(item_id, str) or not 1 <= len(item_id) <= 100):
-        raise bad_request("item_id must be a dataset item's id")
+    if item_id is not None:
+        try:
+            item_id = validate.text(item_id, "item_id", max_len=100)
+        except Invalid as exc:
+            raise bad_request(exc.message) from None
     if item_id is not None and body.get("trace_id") is None and body.get("span_id") is not None:
         raise bad_request("span_id needs its trace_id")
     trace = body.get("trace_id")

@@ -190,15 +190,19 @@ def _parquet_rows(body: bytes) -> list[Row]:
     """The rows of a Parquet file with the export's columns (others refused as for CSV)."""
     try:
         table = pq.read_table(pa.BufferReader(body))
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise Invalid(f"the body is not a readable Parquet file: {exc}") from None
     for name in table.column_names:
         if name not in _CSV_COLUMNS and name not in validate.EXPORT_ONLY_FIELDS:
             raise Invalid(f"Parquet column {name!r} is unknown; use {', '.join(validate.ITEM_FIELDS)}")
     if "input" not in table.column_names:
         raise Invalid("the Parquet file has no 'input' column")
+    try:
+        records = table.to_pylist()
+    except (pa.ArrowException, ValueError) as exc:  # types Python cannot hold
+        raise Invalid(f"the Parquet file's values cannot be read: {exc}") from None
     rows: list[Row] = []
-    for n, record in enumerate(table.to_pylist(), 1):
+    for n, record in enumerate(records, 1):
         obj: dict[str, Any] = {}
         for name, value in record.items():
             if value is None or name in validate.EXPORT_ONLY_FIELDS:
