@@ -301,9 +301,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/traces/{trace_id}/spans/{span_id}/datasets": {
         "get": {
-            "summary": "Datasets this span was captured into",
-            "parameters": [TRACE_ID, SPAN_ID],
-            "responses": {"200": json_response("Memberships", _list("DatasetMembership")), **error_responses(400, 401)},
+            "summary": "Datasets this span was captured into (404 for a span the store does not hold)",
+            "parameters": [TRACE_ID, SPAN_ID, *LIST_PARAMS],
+            "responses": {"200": json_response("Memberships", _list("DatasetMembership")), **error_responses(400, 401, 404)},
         }
     },
 }

@@ -150,6 +150,9 @@ class ScorerType:
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     default_concurrency: int = 1
     secret_params: tuple[str, ...] = ()  # hidden from listings
+    # Compares with a dataset item's expected output: only a dataset run can give it one, so a
+    # batch of traces with this scorer is refused up front instead of failing trace by trace.
+    needs_expected_output: bool = False
 
     @property
     def needs_params(self) -> bool:
