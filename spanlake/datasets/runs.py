@@ -120,10 +120,10 @@ def delete_run(cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str) -
     """
     run = find(cur, dataset_ref, run_ref)
     if run.status in runs.OPEN_STATUSES:
-        raise Conflict(f"run {run.name!r} is {_state(run)}; cancel it first (POST .../cancel), then delete it")
+        raise Conflict(f"run {run.name!r} is {_state(run)}; cancel it first (POST .../cancel), then remove it")
     job = jobs.get_job(cur, run.job_id) if run.job_id else None
     if job is not None and job.status == jobs.RUNNING and job.lease_until is not None and job.lease_until > utc_now():
-        raise Conflict(f"run {run.name!r} is still stopping its calls in flight; delete it again in a few seconds")
+        raise Conflict(f"run {run.name!r} is still stopping its calls in flight; try again in a few seconds")
     runs.delete_run(cur, run.id, run.job_id)
 
 
