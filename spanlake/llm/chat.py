@@ -8,6 +8,7 @@ image parts in OpenAI's form, any other part (reasoning, audio, files) kept as i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,17 +184,30 @@ def openai_message(value: Any, default_role: str = "user") -> Message | None:
     )
 
 
-def indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """Flattened lists (`<prefix>N.<rest>`) as one dict of `rest -> value` per N, in index order.
+_FIRST_INDEX = re.compile(r"((?:[^.]*\.)*?)(\d+)\.(.+)\Z", re.DOTALL)
 
-    A scan of the keys, not a walk of N = 0, 1, ...: this runs at capture time on one span, and
-    a gap in the numbering (a message an SDK skipped) must not hide the messages after it.
+Lists = dict[str, list[dict[str, Any]]]
+
+
+def flattened_lists(attrs: dict[str, Any]) -> Lists:
+    """Every flattened list of a span (`<prefix>N.<rest>`, cut at the first numeric segment) as
+    `prefix -> [{rest: value} per N, in index order]`, in one pass over the keys.
+
+    A scan, not a walk of N = 0, 1, ...: a gap in the numbering (a message an SDK skipped) must
+    not hide the messages after it. Built once per span and shared by every reader.
     """
-    groups: dict[int, dict[str, Any]] = {}
+    groups: dict[str, dict[int, dict[str, Any]]] = {}
     for key, value in attrs.items():
-        if not key.startswith(prefix):
+        if "." not in key:
             continue
-        index, dot, rest = key[len(prefix):].partition(".")
-        if dot and index.isdigit():
-            groups.setdefault(int(index), {})[rest] = value
-    return [groups[n] for n in sorted(groups)]
+        match = _FIRST_INDEX.match(key)
+        if match is None:
+            continue
+        prefix, index, rest = match.groups()
+        groups.setdefault(prefix, {}).setdefault(int(index), {})[rest] = value
+    return {prefix: [by_index[n] for n in sorted(by_index)] for prefix, by_index in groups.items()}
+
+
+def indexed(flat: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """The list under `prefix` of one flattened object (a message's tool calls, its parts)."""
+    return flattened_lists(flat).get(prefix, [])

@@ -4,18 +4,20 @@ Order: GenAI's current attributes, OpenInference's lists, OpenLLMetry's indexed 
 GenAI's (older) span events, then the whole-value keys an SDK may fill with OpenAI's own JSON
 (`gen_ai.prompt`/`gen_ai.completion`, `input.value`/`output.value`,
 `traceloop.entity.input`/`output`). Messages, response, tools and tool choice are taken
-separately, so a span recording its tools one way and its messages another keeps both.
+separately, so a span recording its tools one way and its messages another keeps both; the two
+fallbacks are read only while messages or the response are still missing (they parse the most).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from spanlake.llm import genai, openinference, openllmetry
-from spanlake.llm.chat import Chat, openai_message, parse_json, tools
+from spanlake.llm.chat import Chat, flattened_lists, openai_message, parse_json, tools
 
 FINISH_REASONS = "gen_ai.response.finish_reasons"
 PROMPT_VALUE_KEYS = ("gen_ai.prompt", "input.value", "traceloop.entity.input")
@@ -24,15 +26,20 @@ COMPLETION_VALUE_KEYS = ("gen_ai.completion", "output.value", "traceloop.entity.
 
 def chat_from_span(attributes: dict[str, Any], events: list[Any] | None = None) -> Chat | None:
     """The span's chat, or None when no convention recorded a message."""
-    readers: list[Callable[[], Chat]] = [
+    lists = flattened_lists(attributes)
+    attribute_readers: list[Callable[[], Chat]] = [
         lambda: genai.from_attributes(attributes),
-        lambda: openinference.from_attributes(attributes),
-        lambda: openllmetry.from_attributes(attributes),
+        lambda: openinference.from_attributes(attributes, lists),
+        lambda: openllmetry.from_attributes(lists),
+    ]
+    fallback_readers: list[Callable[[], Chat]] = [
         lambda: genai.from_events(events or []),
         lambda: _from_values(attributes),
     ]
     chat = Chat()
-    for read in readers:
+    for n, read in enumerate([*attribute_readers, *fallback_readers]):
+        if chat.messages and chat.choices and (chat.tools or n >= len(attribute_readers)):
+            break  # the fallbacks (events, whole JSON values) cost most: read only for what is missing
         part = read()
         chat.messages = chat.messages or part.messages
         chat.choices = chat.choices or part.choices
@@ -79,9 +86,17 @@ def chat_json(attributes_json: str | None, events_json: str | None, part: str) -
     """`input` or `output` of a stored span's chat as JSON text (the store's SQL function)."""
     if not attributes_json:
         return None
+    texts = _chat_texts(attributes_json, events_json or "[]")
+    return None if texts is None else texts[0 if part == "input" else 1]
+
+
+@lru_cache(maxsize=256)
+def _chat_texts(attributes_json: str, events_json: str) -> tuple[str | None, str | None] | None:
+    """(input, output) JSON texts of one span's chat. Cached: capture asks for the input and the
+    output of the same span in turn, and reading the chat twice would double the cost."""
     try:
         attributes = orjson.loads(attributes_json)
-        events = orjson.loads(events_json) if events_json else []
+        events = orjson.loads(events_json)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(attributes, dict):
@@ -89,5 +104,5 @@ def chat_json(attributes_json: str | None, events_json: str | None, part: str) -
     chat = chat_from_span(attributes, events if isinstance(events, list) else [])
     if chat is None:
         return None
-    value = chat.input_value() if part == "input" else chat.output_value()
-    return None if value is None else orjson.dumps(value).decode()
+    values = (chat.input_value(), chat.output_value())
+    return tuple(None if v is None else orjson.dumps(v).decode() for v in values)  # type: ignore[return-value]

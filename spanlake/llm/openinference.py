@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spanlake.llm.chat import Chat, Message, content, indexed, message, normalize_tool, parse_json, tool_call, tools
+from spanlake.llm.chat import Chat, Lists, Message, content, indexed, message, normalize_tool, parse_json, tool_call, tools
 
 INPUT_PREFIX = "llm.input_messages."
 OUTPUT_PREFIX = "llm.output_messages."
@@ -22,12 +22,12 @@ INVOCATION_PARAMETERS = "llm.invocation_parameters"
 OUTPUT_VALUE = "output.value"
 
 
-def from_attributes(attrs: dict[str, Any]) -> Chat:
+def from_attributes(attrs: dict[str, Any], lists: Lists) -> Chat:
     chat = Chat(
-        messages=[_message(m) for m in indexed(attrs, INPUT_PREFIX)],
-        choices=[_message(m, "assistant") for m in indexed(attrs, OUTPUT_PREFIX)],
+        messages=[_message(m) for m in lists.get(INPUT_PREFIX, [])],
+        choices=[_message(m, "assistant") for m in lists.get(OUTPUT_PREFIX, [])],
     )
-    chat.tools = [t for t in (normalize_tool(g.get("tool.json_schema")) for g in indexed(attrs, TOOLS_PREFIX)) if t]
+    chat.tools = [t for t in (normalize_tool(g.get("tool.json_schema")) for g in lists.get(TOOLS_PREFIX, [])) if t]
     params = parse_json(attrs.get(INVOCATION_PARAMETERS))
     if isinstance(params, dict):
         chat.tool_choice = params.get("tool_choice")

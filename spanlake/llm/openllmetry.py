@@ -11,26 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from spanlake.llm.chat import Chat, Message, content, function_tool, indexed, message, tool_call
+from spanlake.llm.chat import Chat, Lists, Message, content, function_tool, indexed, message, tool_call
 
 PROMPT_PREFIXES = ("gen_ai.prompt.", "llm.prompts.")
 COMPLETION_PREFIXES = ("gen_ai.completion.", "llm.completions.")
 FUNCTIONS_PREFIX = "llm.request.functions."
 
 
-def from_attributes(attrs: dict[str, Any]) -> Chat:
+def from_attributes(lists: Lists) -> Chat:
     chat = Chat()
     for prefix in PROMPT_PREFIXES:
         if chat.messages:
             break
-        chat.messages = [_message(m, "user") for m in indexed(attrs, prefix)]
+        chat.messages = [_message(m, "user") for m in lists.get(prefix, [])]
     for prefix in COMPLETION_PREFIXES:
         if chat.choices:
             break
-        chat.choices = [_message(m, "assistant") for m in indexed(attrs, prefix)]
+        chat.choices = [_message(m, "assistant") for m in lists.get(prefix, [])]
     chat.tools = [
         function_tool(f.get("name"), f.get("description"), f.get("parameters"))
-        for f in indexed(attrs, FUNCTIONS_PREFIX)
+        for f in lists.get(FUNCTIONS_PREFIX, [])
         if f.get("name") is not None
     ]
     return chat
