@@ -47,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--as-of", help="ISO-8601 instant: export the dataset as it was then")
     ex.set_defaults(func=cmd_export)
 
-    im = sub.add_parser("import", parents=[common], help="add the rows of a JSON, JSONL or CSV file as items")
+    im = sub.add_parser("import", parents=[common], help="add the rows of a JSON, JSONL, CSV or Parquet file as items")
     im.add_argument("name", help="dataset name or id (created when missing, unless --no-create)")
     im.add_argument("file", help="the file; its format comes from the extension or --format")
-    im.add_argument("--format", choices=tuple(IMPORT_TYPES), help="json (an array), jsonl or csv")
+    im.add_argument("--format", choices=tuple(IMPORT_TYPES), help="json (an array), jsonl, csv or parquet")
     im.add_argument("--no-create", action="store_true", help="fail if the dataset does not exist")
     im.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows per request (default {CHUNK_ROWS})")
     im.set_defaults(func=cmd_import)
@@ -132,7 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     source = Path(args.file)
     fmt = args.format or EXTENSIONS.get(source.suffix.lower())
     if fmt is None:
-        raise CommandError(f"cannot tell the format of {source.name}; name it .json, .jsonl or .csv, or pass --format")
+        raise CommandError(f"cannot tell the format of {source.name}; name it .json, .jsonl, .csv or .parquet, or pass --format")
     try:
         content = source.read_bytes()
     except OSError as exc:

@@ -26,6 +26,8 @@ def any_value(value: Any) -> AnyValue:
         return AnyValue(int_value=value)
     if isinstance(value, float):
         return AnyValue(double_value=value)
+    if isinstance(value, (list, tuple)):
+        return AnyValue(array_value={"values": [any_value(v) for v in value]})
     return AnyValue(string_value=str(value))
 
 
@@ -44,6 +46,7 @@ def span(
     error: bool = False,
     attributes: dict[str, Any] | None = None,
     kind: int = Span.SPAN_KIND_INTERNAL,
+    events: list[tuple[str, dict[str, Any]]] = (),
 ) -> Span:
     start = start_ns if start_ns is not None else time.time_ns()
     return Span(
@@ -55,6 +58,7 @@ def span(
         start_time_unix_nano=start,
         end_time_unix_nano=start + int(duration_ms * 1e6),
         attributes=attrs(attributes or {}),
+        events=[Span.Event(name=n, time_unix_nano=start + i, attributes=attrs(a)) for i, (n, a) in enumerate(events)],
         status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET),
     )
 

@@ -105,8 +105,8 @@ def test_span_rules_capture_exactly_the_matching_spans(make_server, tmp_path, tr
     slow_items = items(server, "slow-calls")
     assert {it["source_span_id"] for it in slow_items} == slow
     assert all(it["topic"] == "latency" and it["tags"] == ["slow"] for it in slow_items)
-    assert slow_items[0]["input"] == [{"role": "user", "content": "question 0"}]  # chat messages kept as structure
-    assert slow_items[0]["expected_output"] == [{"role": "assistant", "content": "answer 0"}]
+    assert slow_items[0]["input"] == {"messages": [{"role": "user", "content": "question 0"}]}  # the span's chat
+    assert slow_items[0]["expected_output"] == {"role": "assistant", "content": "answer 0"}
 
     error_items = items(server, "errors")
     assert {it["source_span_id"] for it in error_items} == errors

@@ -33,8 +33,8 @@ def test_capture_span_ids_keeps_chat_messages_and_dedups(http):
     result = capture(http, d, {"span_ids": [llm_span, missing], "topic": "chat", "tags": ["prod"], "metadata": {"from": "test"}})
     assert result == {"captured": 1, "duplicates": 0, "matched": 1, "unknown_span_ids": [missing], "unknown_trace_ids": []}
     (item,) = items(http, d)
-    assert item["input"] == [{"role": "user", "content": "question 0"}]  # structured, not JSON text
-    assert item["expected_output"] == [{"role": "assistant", "content": "answer 0"}]
+    assert item["input"] == {"messages": [{"role": "user", "content": "question 0"}]}  # the chat, not JSON text
+    assert item["expected_output"] == {"role": "assistant", "content": "answer 0"}
     assert (item["source_trace_id"], item["source_span_id"]) == (trace_id, llm_span)
     assert (item["topic"], item["tags"], item["metadata"]) == ("chat", ["prod"], {"from": "test"})
 
@@ -189,10 +189,12 @@ def test_capture_core_on_a_span_relation(tmp_path):
     """The bulk function capture rules call inside the ingest transaction, on `_new_spans`."""
     from spanlake.filters import compile_filter
     from spanlake.store.dataset_capture import CaptureOptions, SpanField, capture_spans
+    from spanlake.store import chat_functions
     from spanlake.store.datasets import get_or_create_dataset
     from spanlake.store.migrate import migrate
 
     con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    chat_functions.register(con)  # as the store's own connections do
     migrate(con)
     con.execute(
         "CREATE TEMP TABLE _new_spans AS SELECT * FROM spans WHERE false"

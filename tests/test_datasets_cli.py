@@ -52,7 +52,16 @@ def test_import_list_export_round_trip(server, tmp_path):
     assert done.returncode == 0, done.stderr
     table = pq.read_table(target)
     assert table.column("input").to_pylist() == ["what is 2+2?", '[{"role":"user","content":"hi"}]']
+    assert table.column("expected_output").to_pylist() == ["4", "hello"]  # the CSV's 4 is a number
     assert not list(tmp_path.glob("*.partial"))
+    # The Parquet file imports back, in chunks too, with the same values.
+    done = run(server, "import", "golden-copy", str(target), "--chunk-rows", "1")
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 items" in done.stderr
+    copy = run(server, "export", "golden-copy", "-o", "-").stdout.splitlines()
+    assert [(json.loads(r)["input"], json.loads(r)["expected_output"]) for r in copy] == [
+        ("what is 2+2?", 4), ([{"role": "user", "content": "hi"}], "hello")
+    ]
 
     done = run(server, "export", dataset_id, "-f", "openai", "-o", "-")
     assert [json.loads(line)["messages"][-1]["content"] for line in done.stdout.splitlines()] == ["4", "hello"]

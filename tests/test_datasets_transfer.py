@@ -136,7 +136,7 @@ def test_export_csv_reads_back_and_imports_again(http, exported):
     assert post_import(http, copy, resp.content, "text/csv").status_code == 201
     again = items(http, copy)
     assert [i["input"] for i in again] == ["plain question", CHAT, {"messages": CHAT[1:], "system": "sys"}, {"not": "messages"}]
-    assert again[1]["tags"] == ["with,comma"] and again[0]["metadata"] == {"k": "1", "s": "x"}
+    assert again[1]["tags"] == ["with,comma"] and again[0]["metadata"] == {"k": 1, "s": "x"}  # 1 stays a number
 
 
 def test_export_parquet_loads_in_pyarrow_and_pandas(http, exported):
@@ -177,9 +177,11 @@ def test_export_errors(http, exported):
 
 
 def test_openai_examples_from_values():
-    assert openai_format.example("q", None) is None
-    assert openai_format.example(None, "a") is None
+    with pytest.raises(openai_format.Unusable, match="no expected output"):
+        openai_format.example("q", None)
+    with pytest.raises(openai_format.Unusable, match="no input"):
+        openai_format.example(None, "a")
     assert openai_format.example(42, [{"role": "assistant", "content": "x", "tool_calls": []}]) == {
-        "messages": [{"role": "user", "content": "42"}, {"role": "assistant", "content": "x", "tool_calls": []}]
+        "messages": [{"role": "user", "content": "42"}, {"role": "assistant", "content": "x"}]
     }
     assert openai_format.example({"role": "user", "content": "q"}, "a")["messages"][0] == {"role": "user", "content": "q"}

@@ -40,7 +40,10 @@ def target():
 def server(tmp_path_factory, target):
     tmp = tmp_path_factory.mktemp("runs")
     config = tmp / "spanlake.yaml"
-    config.write_text(json.dumps({"runs": {"trace_wait_seconds": 0.2, "poll_seconds": 0.2}}))
+    config.write_text(json.dumps({
+        "runs": {"trace_wait_seconds": 0.2, "poll_seconds": 0.2},
+        "pricing": {"test-model": {"input": 1.0, "output": 2.0}},  # USD per million tokens
+    }))
     with ServerProcess(tmp / "data", "--config", str(config)) as srv:
         target.spanlake_url = srv.http_url
         yield srv
@@ -60,7 +63,7 @@ def finished_run(http, target):
     items = add_items(http, name, ITEMS)
     resp = http.post(f"/api/datasets/{name}/runs", json={
         "name": "baseline", "target": {"url": target.url, "headers": {"X-Token": "s3cret"}},
-        "scorers": SCORERS, "concurrency": 3, "metadata": {"git": "abc123"},
+        "scorers": SCORERS, "concurrency": 3, "metadata": {"git": "abc123", "model": "test-model"},
     })
     assert resp.status_code == 202, resp.text
     accepted = resp.json()
@@ -72,7 +75,7 @@ def finished_run(http, target):
 def test_server_run_results(http, target, finished_run):
     name, run, items = finished_run
     assert (run["status"], run["total"], run["completed"], run["failed"], run["pending"]) == ("completed", 5, 4, 1, 0)
-    assert run["scored"] == 5 and run["metadata"] == {"git": "abc123"}
+    assert run["scored"] == 5 and run["metadata"] == {"git": "abc123", "model": "test-model"}
     got = {r["item_id"]: r for r in results(http, name, run["id"])}
     assert [r["item_id"] for r in results(http, name, run["id"])] == [i["id"] for i in items]  # item order
     france, spain, json_item, failing, slow = (got[i["id"]] for i in items)
@@ -112,8 +115,13 @@ def test_server_run_summary(http, finished_run):
     assert (summary["total"], summary["completed"], summary["errors"], summary["pending"]) == (5, 4, 1, 0)
     assert summary["tokens"] == {"input": 15, "output": 4, "total": 19}
     stats = summary["scorers"]
-    assert (stats["exact_match"]["mean"], stats["exact_match"]["pass_rate"], stats["exact_match"]["count"]) == (0.75, 0.75, 4)
-    assert stats["contains_expected"]["pass_rate"] == 1.0
+    # The FAIL item's error counts as a failure of every scorer: 3 of 5 pass exact_match, not 3 of 4.
+    assert (stats["exact_match"]["mean"], stats["exact_match"]["pass_rate"], stats["exact_match"]["count"]) == (0.75, 0.6, 4)
+    assert stats["contains_expected"]["pass_rate"] == 0.8 and stats["exact_match"]["errors"] == 1
+    assert summary["errors_count_as_failures"] is True and "failure of every scorer" in summary["note"]
+    # Priced from the config's table: 15 input and 4 output tokens at 1 and 2 USD per million.
+    assert summary["cost"]["total"] == pytest.approx((15 * 1.0 + 4 * 2.0) / 1e6)
+    assert (summary["cost"]["model"], summary["cost"]["currency"]) == ("test-model", "USD")
     assert stats["levenshtein_similarity"]["mean"] == pytest.approx((3 + 6 / 21) / 4)
     assert stats["levenshtein_similarity"]["pass_rate"] is None  # numeric, and the run set no threshold
     latency = summary["latency_ms"]
@@ -174,3 +182,43 @@ def test_run_requests_are_checked(http, target, finished_run):
     assert_error(http.post(f"{runs}/{run['id']}/results", json={"results": [{"item_id": "x"}]}), 409, "server")
     assert_error(http.post(f"{runs}/{run['id']}/cancel"), 409, "completed")
     assert_error(http.get(f"{runs}/compare", params={"runs": "baseline"}), 400, "runs")
+
+
+def test_results_carry_their_cost(http, finished_run):
+    name, run, items = finished_run
+    got = {r["item_id"]: r["cost"] for r in results(http, name, run["id"])}
+    assert got[items[0]["id"]] == pytest.approx((10 + 2 * 2) / 1e6)  # 10 in, 2 out
+    assert got[items[2]["id"]] == pytest.approx((5 + 2 * 2) / 1e6)
+    assert got[items[1]["id"]] is None  # the target reported no tokens
+
+
+def test_a_run_without_a_priced_model_has_no_cost(http, target):
+    name = unique("unpriced")
+    new_dataset(http, name)
+    add_items(http, name, ITEMS[:1])
+    run = http.post(f"/api/datasets/{name}/runs", json={"target": {"url": target.url}, "metadata": {"model": "other"}}).json()
+    done = wait_run(http, name, run["id"])
+    assert done["summary"]["cost"] is None
+    assert [r["cost"] for r in results(http, name, run["id"])] == [None]
+
+
+def test_delete_a_run_with_its_results_and_scores(http, target):
+    name = unique("delete-run")
+    new_dataset(http, name)
+    add_items(http, name, [{"input": "SLOW one", "expected_output": "SLOW one"}, ITEMS[0]])
+    resp = http.post(f"/api/datasets/{name}/runs", json={"name": "doomed", "target": {"url": target.url}, "scorers": ["exact_match"]})
+    run = resp.json()
+    assert_error(http.delete(f"/api/datasets/{name}/runs/doomed"), 409, "cancel it first")
+    done = wait_run(http, name, run["id"])
+    score_ids = {s["id"] for r in results(http, name, run["id"]) for s in r["scores"]}
+    assert len(score_ids) == 2
+    kept = add_items(http, name, [{"input": "other"}])  # the dataset and its items stay
+
+    assert http.delete(f"/api/datasets/{name}/runs/doomed").status_code == 204
+    assert_error(http.get(f"/api/datasets/{name}/runs/{done['id']}"), 404, "not found")
+    assert_error(http.get(f"/api/datasets/{name}/runs/{done['id']}/results"), 404)
+    left = {s["id"] for s in http.get("/api/scores", params={"scorer": "exact_match", "limit": 1000}).json()["items"]}
+    assert not score_ids & left
+    assert http.get(f"/api/datasets/{name}/runs").json()["items"] == []
+    assert kept[0]["id"] in {i["id"] for i in http.get(f"/api/datasets/{name}/items").json()["items"]}
+    assert_error(http.delete(f"/api/datasets/{name}/runs/doomed"), 404)

@@ -111,10 +111,11 @@ def test_summary_figures(http, two_runs):
     assert (s1["total"], s1["completed"], s1["errors"]) == (5, 4, 1)
     assert s1["latency_ms"] == {"p50": 250.0, "p95": pytest.approx(385.0), "mean": 250.0}  # of 100, 200, 300, 400
     assert s1["tokens"] == {"input": 10, "output": 5, "total": 35}
+    # The one error result counts as a failure of each scorer: 3 passes of 5 results.
     assert s1["scorers"]["exact_match"] | {"mean": s1["scorers"]["exact_match"]["mean"]} == {
-        "count": 4, "mean": 0.75, "min": 0.0, "max": 1.0, "pass_rate": 0.75, "threshold": None}
+        "count": 4, "mean": 0.75, "min": 0.0, "max": 1.0, "pass_rate": 0.6, "threshold": None, "errors": 1}
     lev = s1["scorers"]["levenshtein_similarity"]
-    assert (lev["mean"], lev["pass_rate"], lev["threshold"]) == (pytest.approx(LEV_A), 0.75, 0.5)
+    assert (lev["mean"], lev["pass_rate"], lev["threshold"]) == (pytest.approx(LEV_A), 0.6, 0.5)
     s2 = v2["summary"]
     assert s2["latency_ms"]["p95"] == 100.0 and s2["tokens"] is None
     assert (s2["scorers"]["exact_match"]["mean"], s2["scorers"]["levenshtein_similarity"]["mean"]) == (0.75, 0.75)
@@ -218,6 +219,7 @@ def test_results_carry_the_clients_own_scores(http):
     polite = [s for s in got[items[0]["id"]]["scores"] if s["name"] == "polite"]
     assert [(s["value"], s["data_type"], s["explanation"]) for s in polite] == [(1.0, "boolean", "said please")]
     assert sorted(s["name"] for s in got[items[0]["id"]]["scores"]) == ["exact_match", "levenshtein_similarity", "polite"]
+    # The three items never posted became error results, each a failure of every scorer: 1 pass of 4.
     assert done["summary"]["scorers"]["polite"] | {"threshold": None} == {
-        "count": 1, "mean": 1.0, "min": 1.0, "max": 1.0, "pass_rate": 1.0, "threshold": None}
+        "count": 1, "mean": 1.0, "min": 1.0, "max": 1.0, "pass_rate": 0.25, "threshold": None, "errors": 3}
     assert "tone" not in done["summary"]["scorers"]  # replaced by the repost

@@ -44,9 +44,31 @@ def _sort(request: Request) -> tuple[str, str | None, bool]:
     raise Invalid(f"sort must be timestamp (or created_at), topic, evaluation or score:<name>, got {raw!r}")
 
 
+_LIST_PARAMS = ("as_of", "topic", "tag", "source_trace_id", "source_span_id", "search", "sort", "order", "cursor", "limit")
+
+
+def _metadata_filters(request: Request) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`metadata.<key>=value` parameters; unknown parameters are refused, naming them all."""
+    unknown = sorted({k for k in request.query_params if k not in _LIST_PARAMS and not k.startswith("metadata.")})
+    if unknown:
+        raise Invalid(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"items take {', '.join(_LIST_PARAMS)} and metadata.<key>"
+        )
+    out = []
+    for name in dict.fromkeys(k for k in request.query_params if k.startswith("metadata.")):
+        key = validate.text(name[len("metadata."):], name, max_len=1000)
+        if not key:
+            raise Invalid("metadata. needs a key: metadata.<key>=<value>")
+        values = tuple(validate.text(v, name, max_len=10_000) for v in request.query_params.getlist(name))
+        out.append((key, values))
+    return tuple(out)
+
+
 def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
     """The listing's query parameters (sort, order, filters, as_of, cursor, limit); the dataset page parses its URL with this too."""
     q = request.query_params
+    metadata = _metadata_filters(request)
     sort, score_name, descending = _sort(request)
     signature = f"{q.get('sort') or 'created_at'}:{'desc' if descending else 'asc'}"
     state = cursor(request, "at", "k", "s")
@@ -60,6 +82,8 @@ def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
         tags=tuple(validate.text(t, "tag", max_len=validate.MAX_TAG) for t in q.getlist("tag")),
         source_trace_id=ids.trace_id(trace, "source_trace_id") if trace else None,
         source_span_id=ids.span_id(span, "source_span_id") if span else None,
+        search=query_text(request, "search", 1000) or None,
+        metadata=metadata,
         sort=sort,
         score_name=score_name,
         descending=descending,

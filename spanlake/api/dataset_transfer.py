@@ -64,6 +64,12 @@ async def export_items(request: Request) -> Response:
     at = as_of(request)
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))
+    if _flag(request, "report"):
+        if fmt != "openai":
+            raise Invalid("report=true goes with format=openai: it lists the items that make no fine-tuning example")
+        report = await st.read(export.openai_report, dataset["id"], at)
+        report["as_of"] = iso_from_datetime(report["as_of"])
+        return JSONResponse(report)
     job = export.Export(dataset["id"], fmt, at)
     info = await st.read(job.start)
 
@@ -81,7 +87,7 @@ async def export_items(request: Request) -> Response:
         "X-Spanlake-Item-Count": str(info["total"]),
     }
     if fmt == "openai":
-        headers["X-Spanlake-Skipped-Items"] = str(info["incomplete"])
+        headers["X-Spanlake-Skipped-Items"] = str(info["skipped"])
     return StreamingResponse(chunks(), media_type=export.FORMATS[fmt].media_type, headers=headers)
 
 

@@ -103,8 +103,12 @@ async def list_versions(request: Request) -> Response:
 async def span_datasets(request: Request) -> Response:
     trace_id = ids.trace_id(request.path_params["trace_id"])
     span_id = ids.span_id(request.path_params["span_id"])
-    rows = await store(request).read(queries.span_datasets, trace_id, span_id)
-    return JSONResponse({"items": [membership_json(r) for r in rows], "next_cursor": None})
+    limit = parse_limit(request.query_params.get("limit"))
+    state = cursor(request, "n", "i")
+    after = (str(state["n"]), str(state["i"])) if state else None
+    rows, key = await store(request).read(queries.span_datasets, trace_id, span_id, after, limit)
+    next_cursor = encode_cursor({"n": key[0], "i": key[1]}) if key else None
+    return JSONResponse({"items": [membership_json(r) for r in rows], "next_cursor": next_cursor})
 
 
 def routes() -> list[Route]:

@@ -80,7 +80,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "valid_from": {"type": "string", "format": "date-time"},
             "valid_to": {"type": ["string", "null"], "format": "date-time", "description": "when this version closed"},
             "score": {"type": ["number", "null"], "description": "mean score, when sorted by sort=score:<name> or sort=evaluation"},
-            "evaluation": {"type": ["number", "null"], "description": "mean of every numeric score on the item's source span (its trace when it has no span); null when unscored; in listings"},
+            "evaluation": {"type": ["number", "null"], "description": "mean of every numeric score of the item: those posted for it (`item_id`) and those on its source span (its trace when it has no span); null when unscored; in listings"},
         },
     },
     "NewDatasetItem": {
@@ -172,7 +172,10 @@ _ITEM_LIST_PARAMS = [
     query_param("tag", "Only items with this tag (repeat for all of several)"),
     query_param("source_trace_id", "Only items captured from this trace", {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}),
     query_param("source_span_id", "Only items captured from this span", {"type": "string", "pattern": "^[0-9a-fA-F]{16}$"}),
-    query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (mean of every score of the source span; unscored last) or score:<name> (mean score of that name; unscored last)"),
+    query_param("search", "Only items whose input, expected output or metadata (as JSON text) contain this, any case"),
+    query_param("metadata.<key>", "Only items whose metadata value at <key> is this (a string, or other JSON as "
+                "its text: 1, true); repeat for any of several. Other unknown parameters are refused"),
+    query_param("sort", "created_at (default; also called timestamp), topic (empty last), evaluation (the items' evaluations, see DatasetItem; unscored last) or score:<name> (mean score of that name on the source span; unscored last)"),
     query_param("order", "asc (default) or desc", {"type": "string", "enum": ["asc", "desc"]}),
     *LIST_PARAMS,
 ]
@@ -259,12 +262,13 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/datasets/{dataset}/import": {
         "post": {
-            "summary": "Import a JSON array, JSON Lines or CSV file: every row valid, or nothing imported",
+            "summary": "Import a JSON array, JSON Lines, CSV or Parquet file: every row valid, or nothing imported",
             "parameters": [DATASET, query_param("dry_run", "Only validate", {"type": "boolean"})],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"type": "array", "items": _ref("NewDatasetItem")}},
                 "application/x-ndjson": {"schema": _FILE},
                 "text/csv": {"schema": _FILE},
+                "application/vnd.apache.parquet": {"schema": _FILE},
             }},
             "responses": {
                 "201": json_response("Imported", {"type": "object", "required": ["imported"], "properties": {"imported": {"type": "integer"}}}),
@@ -282,6 +286,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 query_param("format", "jsonl (default), csv, openai (chat fine-tuning) or parquet",
                             {"type": "string", "enum": ["jsonl", "csv", "openai", "parquet"]}),
                 AS_OF,
+                query_param("report", "with format=openai: answer JSON, how many items make examples and "
+                            "why each skipped one does not, instead of the file", {"type": "boolean"}),
             ],
             "responses": {
                 "200": {"description": "The file", "content": {
@@ -295,9 +301,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/traces/{trace_id}/spans/{span_id}/datasets": {
         "get": {
-            "summary": "Datasets this span was captured into",
-            "parameters": [TRACE_ID, SPAN_ID],
-            "responses": {"200": json_response("Memberships", _list("DatasetMembership")), **error_responses(400, 401)},
+            "summary": "Datasets this span was captured into (404 for a span the store does not hold)",
+            "parameters": [TRACE_ID, SPAN_ID, *LIST_PARAMS],
+            "responses": {"200": json_response("Memberships", _list("DatasetMembership")), **error_responses(400, 401, 404)},
         }
     },
 }

@@ -20,7 +20,7 @@ from spanlake.api.dataset_common import cursor, endpoint, integer, read_object, 
 from spanlake.api.errors import ApiError, running_component
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
-from spanlake.datasets import run_queries, run_validate, validate
+from spanlake.datasets import pricing, run_queries, run_validate, validate
 from spanlake.datasets import runs as run_service
 from spanlake.datasets.errors import Invalid
 from spanlake.outbound import OutboundPolicy, OutboundRefused
@@ -146,17 +146,30 @@ async def list_runs(request: Request) -> Response:
     return JSONResponse({"items": items, "next_cursor": runs_cursor(key)})
 
 
+def _pricing(request: Request) -> pricing.Pricing:
+    component = request.app.state.services.components.get(RUNS_COMPONENT)
+    return component.pricing if component is not None else pricing.Pricing()
+
+
 @endpoint
 async def get_run(request: Request) -> Response:
-    return JSONResponse(await store(request).read(run_queries.get_run, ref(request), run_ref(request)))
+    run = await store(request).read(run_queries.get_run, ref(request), run_ref(request))
+    pricing.price_summary(run["summary"], pricing.run_model(run), _pricing(request))
+    return JSONResponse(run)
 
 
 @endpoint
 async def list_results(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    rows, next_seq = await store(request).read(
-        run_queries.results_page, ref(request), run_ref(request), result_status(request), results_after(request), limit
-    )
+    dataset, run_name = ref(request), run_ref(request)
+    status, after = result_status(request), results_after(request)
+
+    def read(cur: Any) -> tuple[list[dict[str, Any]], int | None, dict[str, Any]]:
+        rows, next_seq = run_queries.results_page(cur, dataset, run_name, status, after, limit)
+        return rows, next_seq, run_queries.run_metadata(cur, dataset, run_name)
+
+    rows, next_seq, metadata = await store(request).read(read)
+    pricing.price_results(rows, pricing.run_model({"metadata": metadata}), _pricing(request))
     return JSONResponse({"items": rows, "next_cursor": results_cursor(next_seq)})
 
 
@@ -190,6 +203,12 @@ async def cancel_run(request: Request) -> Response:
 
 
 @endpoint
+async def delete_run(request: Request) -> Response:
+    await store(request).write(run_service.delete_run, ref(request), run_ref(request))
+    return Response(status_code=204)
+
+
+@endpoint
 async def compare_runs(request: Request) -> Response:
     raw = request.query_params.get("runs") or ""
     names = [validate.text(part.strip(), "runs", max_len=validate.MAX_NAME) for part in raw.split(",")]
@@ -197,6 +216,13 @@ async def compare_runs(request: Request) -> Response:
         raise Invalid(f"runs must name two runs, comma-separated: runs=a,b (ids or names), got {raw!r}")
     limit = parse_limit(request.query_params.get("limit"))
     out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], compare_offset(request), limit)
+    prices = _pricing(request)
+    for side in ("a", "b"):
+        model = pricing.run_model(out[side])
+        pricing.price_summary(out["summary"][side], model, prices)
+        pricing.price_results([item[side] for item in out["items"] if item[side] is not None], model, prices)
+    costs = [(out["summary"][side]["cost"] or {}).get("total") for side in ("a", "b")]
+    out["summary"]["delta"]["cost"] = None if None in costs else costs[1] - costs[0]
     out["next_cursor"] = compare_cursor(out.pop("next_offset"))
     return JSONResponse(out)
 
@@ -208,6 +234,7 @@ def routes() -> list[Route]:
         Route(runs, create_run, methods=["POST"]),
         Route(runs + "/compare", compare_runs, methods=["GET"]),  # before {run_id}: "compare" is reserved
         Route(runs + "/{run_id}", get_run, methods=["GET"]),
+        Route(runs + "/{run_id}", delete_run, methods=["DELETE"]),
         Route(runs + "/{run_id}/results", list_results, methods=["GET"]),
         Route(runs + "/{run_id}/results", post_results, methods=["POST"]),
         Route(runs + "/{run_id}/complete", complete_run, methods=["POST"]),

@@ -232,7 +232,12 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "One run with its summary: per-scorer mean and pass rate, latency p50/p95, tokens, errors",
             "parameters": [DATASET, RUN_ID],
             "responses": {"200": _RUN, **error_responses(400, 401, 404)},
-        }
+        },
+        "delete": {
+            "summary": "Delete a finished or cancelled run with its results and their scores (409 while it runs)",
+            "parameters": [DATASET, RUN_ID],
+            "responses": {"204": {"description": "Deleted"}, **error_responses(400, 401, 404, 409)},
+        },
     },
     "/api/datasets/{dataset}/runs/{run_id}/results": {
         "get": {

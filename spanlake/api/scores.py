@@ -23,6 +23,8 @@ from spanlake.api.body import read_json_object
 from spanlake.api.errors import ApiError, bad_request, not_found, running_component
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.scores_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.datasets import validate
+from spanlake.datasets.errors import Invalid
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
@@ -90,6 +92,11 @@ def _score_query(request: Request, **fixed: Any) -> score_store.ScoreQuery:
         values["trace_id"] = ids.trace_id(q["trace_id"])
     if q.get("span_id"):
         values["span_id"] = ids.span_id(q["span_id"])
+    if q.get("item_id"):
+        try:
+            values["item_id"] = validate.text(q["item_id"], "item_id", max_len=100)
+        except Invalid as exc:
+            raise bad_request(exc.message) from None
     if q.get("source"):
         if q["source"] not in SOURCES:
             raise bad_request(f"source must be one of {', '.join(SOURCES)}, got {q['source']!r}")
@@ -239,7 +246,8 @@ async def list_batches(request: Request) -> JSONResponse:
 
 def _manual_score(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a POST /api/scores body into a score row (identity fields included)."""
-    allowed = {"trace_id", "span_id", "name", "value", "label", "data_type", "source", "scorer", "explanation", "metadata"}
+    allowed = {"trace_id", "span_id", "item_id", "name", "value", "label", "data_type", "source", "scorer",
+               "explanation", "metadata"}
     unknown = set(body) - allowed
     if unknown:
         raise bad_request(f"{sorted(unknown)[0]}: unknown field; expected {', '.join(sorted(allowed))}")
@@ -265,10 +273,21 @@ def _manual_score(body: dict[str, Any]) -> dict[str, Any]:
     except (OverflowError, ScoringError) as exc:
         raise bad_request(f"value: {exc}") from None
 
+    item_id = body.get("item_id")
+    if item_id is not None:
+        try:
+            item_id = validate.text(item_id, "item_id", max_len=100)
+        except Invalid as exc:
+            raise bad_request(exc.message) from None
+    if item_id is not None and body.get("trace_id") is None and body.get("span_id") is not None:
+        raise bad_request("span_id needs its trace_id")
+    trace = body.get("trace_id")
     return {
         "id": uuid.uuid4().hex,
-        "trace_id": ids.trace_id(body.get("trace_id")),
+        # An item's score may stand alone: items added by hand have no trace.
+        "trace_id": None if item_id is not None and trace is None else ids.trace_id(trace),
         "span_id": None if body.get("span_id") is None else ids.span_id(body.get("span_id")),
+        "item_id": item_id,
         "name": name,
         "value": stored,
         "label": body.get("label"),
@@ -289,6 +308,8 @@ async def create_score(request: Request) -> JSONResponse:
         raise not_found(f"trace {row['trace_id']} is not in the store; only stored traces can be scored") from None
     except score_store.UnknownSpan:
         raise not_found(f"span {row['span_id']} is not in trace {row['trace_id']}") from None
+    except score_store.UnknownItem:
+        raise not_found(f"item {row['item_id']} is not a current item of any dataset") from None
     return JSONResponse(score, status_code=201)
 
 

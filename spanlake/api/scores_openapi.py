@@ -26,7 +26,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["id", "trace_id", "span_id", "name", "value", "label", "data_type", "source", "scorer", "explanation", "created_at"],
         "properties": {
             "id": {"type": "string"},
-            "trace_id": {"type": ["string", "null"], "description": "null for a dataset run's score whose result has no stored trace"},
+            "trace_id": {"type": ["string", "null"], "description": "null for a dataset run's score whose result has no stored trace, or an item's score without one"},
+            "item_id": {"type": ["string", "null"], "description": "the dataset item this score evaluates"},
             "span_id": _NULLABLE_STR,
             "name": {"type": "string"},
             "value": {"type": ["number", "null"]},
@@ -45,10 +46,12 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     },
     "ScoreInput": {
         "type": "object",
-        "required": ["trace_id", "name"],
+        "required": ["name"],
+        "description": "trace_id, item_id or both are required",
         "additionalProperties": False,
         "properties": {
             "trace_id": _HEX32,
+            "item_id": {"type": "string", "maxLength": 100, "description": "a dataset item (current version) this score evaluates; with no trace_id, the score has none"},
             "span_id": {**_HEX16, "description": "the scored span; default: the trace's root span"},
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
             "value": {"type": ["number", "boolean", "null"]},
@@ -248,6 +251,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [
                 query_param("trace_id", "32 hex characters"),
                 query_param("span_id", "16 hex characters"),
+                query_param("item_id", "Scores of this dataset item"),
                 *_SCORE_FILTERS,
             ],
             "responses": {"200": json_response("A page of scores", _page(_SCORE)), **error_responses(400, 401)},

@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import duckdb
 
+from spanlake.store import chat_functions
+
 T = TypeVar("T")
 
 
@@ -32,4 +34,5 @@ class RuleEvaluator:
             # Only this worker thread touches the connection. One DuckDB thread: the work is a
             # few thousand rows, and the writer needs the other core.
             self._conn = duckdb.connect(":memory:", config={"threads": "1"})
+            chat_functions.register(self._conn)  # rules' item values read the spans' chat
         return work(self._conn)

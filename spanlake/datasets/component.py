@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from spanlake.datasets.pricing import Pricing
 from spanlake.datasets.run_config import RunsConfig
 from spanlake.datasets.run_runner import RunRunner
 from spanlake.datasets.runs import KIND
@@ -31,10 +32,11 @@ class RunsComponent(LeasedJobWorker):
     kind = KIND
     label = "dataset run"
 
-    def __init__(self, services: "Services", config: RunsConfig):
+    def __init__(self, services: "Services", config: RunsConfig, pricing: Pricing | None = None):
         super().__init__(services, max_jobs=config.max_runs, lease_seconds=config.lease_seconds,
                          poll_seconds=config.poll_seconds, drain_seconds=config.drain_seconds)
         self.config = config
+        self.pricing = pricing or Pricing()  # the API prices runs and results with it
         self._runners: dict[str, RunRunner] = {}  # run id -> runner
 
     @property
@@ -87,6 +89,7 @@ class RunsComponent(LeasedJobWorker):
 
 
 async def start(services: "Services") -> RunsComponent:
-    component = RunsComponent(services, RunsConfig.from_sections(services.settings.sections))
+    sections = services.settings.sections
+    component = RunsComponent(services, RunsConfig.from_sections(sections), Pricing.from_sections(sections))
     await component.start()
     return component

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from spanlake.datasets import csv_safety, openai_format
+from spanlake.datasets import csv_safety, openai_format, text_cells
 from spanlake.datasets.errors import Invalid
 from spanlake.store import dataset_export
 
@@ -42,7 +42,7 @@ CHUNK_ROWS = 10_000
 PARQUET_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
-        ("input", pa.string()),  # text, or JSON text when not a string
+        ("input", pa.string()),  # a text cell (datasets/text_cells.py): the string, or JSON text
         ("expected_output", pa.string()),
         ("metadata", pa.string()),  # JSON text of an object
         ("topic", pa.string()),
@@ -114,9 +114,14 @@ class Export:
         self._writer: pq.ParquetWriter | None = None
 
     def start(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-        """Fix the instant read and count the items; returns {"as_of", "total", "incomplete"}."""
+        """Fix the instant read and count the items; returns {"as_of", "total", "incomplete"} (and
+        for openai "skipped": items that make no valid example)."""
         self.info = dataset_export.snapshot(cur, self.dataset_id, self.as_of)
         self.as_of = self.info["as_of"]
+        if self.fmt == "openai":
+            # The skipped count goes in a header, before the body: one conversion pass first.
+            report = openai_report(cur, self.dataset_id, self.as_of, chunk_rows=self.chunk_rows, reasons=0)
+            self.info["skipped"] = report["skipped"]
         if self.fmt == "csv":
             self._metadata_keys = dataset_export.metadata_keys(cur, self.dataset_id, self.as_of)
         return self.info
@@ -144,19 +149,13 @@ class Export:
         return ("\n".join(lines) + "\n").encode() if lines else b""
 
     def _openai(self, cur: duckdb.DuckDBPyConnection) -> bytes:
-        table = self._fetch_arrow(cur, text_values=False)
-        out = []
-        for raw_in, raw_out in zip(table.column("input").to_pylist(), table.column("expected_output").to_pylist()):
-            ex = openai_format.example(
-                None if raw_in is None else orjson.loads(raw_in), None if raw_out is None else orjson.loads(raw_out)
-            )
-            if ex is not None:
-                out.append(orjson.dumps(ex))
+        out = [row for _, row, _ in _openai_rows(self._fetch_arrow(cur)) if row is not None]
         return b"\n".join(out) + b"\n" if out else b""
 
     def _csv(self, cur: duckdb.DuckDBPyConnection) -> bytes:
         first = self._after is None
-        table = self._fetch_arrow(cur, text_values=True, metadata_columns=self._metadata_keys)
+        table = self._fetch_arrow(cur, metadata_columns=self._metadata_keys)
+        table = _value_cells(table, ["input", "expected_output", *(f"metadata.{k}" for k in self._metadata_keys)])
         if table.num_rows == 0 and not first:
             return b""
         table = csv_safety.neutralise_table(table)  # no cell a spreadsheet would run as a formula
@@ -168,7 +167,7 @@ class Export:
         if self._writer is None:
             self._sink = _Sink()
             self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), PARQUET_SCHEMA)
-        table = self._fetch_arrow(cur, text_values=True)
+        table = _value_cells(self._fetch_arrow(cur), ["input", "expected_output"])
         if table.num_rows:
             self._writer.write_table(table.cast(PARQUET_SCHEMA))
         if self._done:
@@ -183,3 +182,62 @@ class Export:
                 self._writer.close()
             except Exception:  # nothing to save: the client is gone
                 pass
+
+
+def _value_cells(table: pa.Table, names: list[str]) -> pa.Table:
+    """Columns of JSON text as text cells that keep their types (datasets/text_cells.py)."""
+    for name in names:
+        index = table.schema.get_field_index(name)
+        cells = [text_cells.encode(v) for v in table.column(index).to_pylist()]
+        table = table.set_column(index, name, pa.array(cells, pa.string()))
+    return table
+
+
+def _openai_rows(table: pa.Table) -> list[tuple[str, bytes | None, str | None]]:
+    """(item id, example line or None, reason it was skipped or None) per item of a chunk."""
+    out: list[tuple[str, bytes | None, str | None]] = []
+    columns = (table.column(c).to_pylist() for c in ("id", "input", "expected_output"))
+    for item_id, raw_in, raw_out in zip(*columns):
+        try:
+            ex = openai_format.example(
+                None if raw_in is None else orjson.loads(raw_in), None if raw_out is None else orjson.loads(raw_out)
+            )
+        except openai_format.Unusable as exc:
+            out.append((item_id, None, str(exc)))
+        else:
+            out.append((item_id, orjson.dumps(ex), None))
+    return out
+
+
+MAX_REASONS = 10_000
+
+
+def openai_report(
+    cur: duckdb.DuckDBPyConnection,
+    dataset_id: str,
+    as_of: dt.datetime | None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    reasons: int = MAX_REASONS,
+) -> dict[str, Any]:
+    """What an openai export of the dataset writes and skips, with the reason per skipped item
+    (the first `reasons` of them; `skipped` counts all)."""
+    job = Export(dataset_id, "jsonl", as_of, chunk_rows)  # jsonl: start() without the openai pass
+    info = job.start(cur)
+    exported, skipped, listed = 0, 0, []
+    while not job._done:
+        for item_id, row, reason in _openai_rows(job._fetch_arrow(cur)):
+            if row is not None:
+                exported += 1
+                continue
+            skipped += 1
+            if len(listed) < reasons:
+                listed.append({"item_id": item_id, "reason": reason})
+    return {
+        "format": "openai",
+        "as_of": info["as_of"],
+        "total": info["total"],
+        "exported": exported,
+        "skipped": skipped,
+        "skipped_items": listed,
+    }

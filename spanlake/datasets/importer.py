@@ -1,12 +1,13 @@
-"""Import files: a JSON array, JSON Lines or CSV, validated whole before anything is written.
+"""Import files: a JSON array, JSON Lines, CSV or Parquet, validated whole before anything is written.
 
 Rows are numbered from 1: the element of a JSON array, the line of a JSONL file, the record after
-the header of a CSV file. CSV cells are text; a cell holding a JSON object or array (chat messages,
-structured outputs) is read as that JSON, so what a CSV export wrote imports back; a cell the
-export prefixed with a quote against formula injection gets its text back (csv_safety.py). Columns:
-`input`, `expected_output`, `topic`, `tags` (a JSON array or comma-separated), `metadata` (a JSON
-object) and/or `metadata.<key>`, `source_trace_id`, `source_span_id`; export-only columns
-(`id`, `created_at`, ...) are ignored.
+the header of a CSV file, the row of a Parquet file. CSV cells and Parquet text columns hold
+values as datasets/text_cells.py writes them (a cell that parses as JSON is that value, any other
+is text), so what an export wrote imports back with its types; a CSV cell the export prefixed
+with a quote against formula injection gets its text back first (csv_safety.py). Columns: `input`,
+`expected_output`, `topic`, `tags` (a JSON array or comma-separated; a list in Parquet),
+`metadata` (a JSON object) and/or `metadata.<key>`, `source_trace_id`, `source_span_id`;
+export-only columns (`id`, `created_at`, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import csv
 import io
 from typing import Any
 
-from spanlake.datasets import csv_safety, validate
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spanlake.datasets import csv_safety, text_cells, validate
 from spanlake.datasets.errors import Invalid, RowsInvalid, Unsupported
 from spanlake.store.dataset_items import NewItem
 
@@ -30,6 +34,8 @@ FORMATS = {
     "application/jsonlines": "jsonl",
     "text/csv": "csv",
     "application/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
 }
 
 _CSV_COLUMNS = frozenset(validate.ITEM_FIELDS)
@@ -40,18 +46,21 @@ def format_of(content_type: str | None) -> str:
     if media not in FORMATS:
         raise Unsupported(
             f"Content-Type {media or '(none)'!r} is not importable; send application/json (an array), "
-            "application/x-ndjson (JSON Lines) or text/csv"
+            "application/x-ndjson (JSON Lines), text/csv or application/vnd.apache.parquet"
         )
     return FORMATS[media]
 
 
 def parse(fmt: str, body: bytes) -> tuple[list[NewItem], list[int]]:
     """Validated items and their row numbers; RowsInvalid lists every bad row (nothing is kept)."""
-    try:
-        content = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"the body is not UTF-8 text: {exc}") from None
-    rows = {"json": _json_rows, "jsonl": _jsonl_rows, "csv": _csv_rows}[fmt](content)
+    if fmt == "parquet":
+        rows = _parquet_rows(body)
+    else:
+        try:
+            content = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise Invalid(f"the body is not UTF-8 text: {exc}") from None
+        rows = {"json": _json_rows, "jsonl": _jsonl_rows, "csv": _csv_rows}[fmt](content)
     items: list[NewItem] = []
     numbers: list[int] = []
     errors: list[dict[str, Any]] = []
@@ -85,7 +94,10 @@ def _json_rows(content: str) -> list[Row]:
 
 def _jsonl_rows(content: str) -> list[Row]:
     rows: list[Row] = []
-    for n, line in enumerate(content.splitlines(), 1):
+    # Lines end at \n (or \r\n) only: str.splitlines() would also cut at U+2028, U+0085 and
+    # other characters a JSON string may hold unescaped, breaking a valid line in two.
+    for n, line in enumerate(content.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -93,19 +105,6 @@ def _jsonl_rows(content: str) -> list[Row]:
         except Invalid as exc:
             rows.append((n, None, exc.message))
     return rows
-
-
-def cell_value(text: str) -> Any:
-    """A CSV cell: JSON when it is a JSON object or array, else the text itself."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            value = validate.parse_json(stripped)
-        except Invalid:
-            return text
-        if isinstance(value, (dict, list)):
-            return value
-    return text
 
 
 def _tags_cell(text: str) -> Any:
@@ -126,7 +125,8 @@ def _csv_rows(content: str) -> list[Row]:
         raise Invalid("the CSV body is empty; the first row must name the columns") from None
     except csv.Error as exc:
         raise Invalid(f"the CSV header cannot be read: {exc}") from None
-    header = [h.strip() for h in header]
+    # Names are trimmed, but a metadata key keeps its own spaces ("metadata.note " is key "note ").
+    header = [h.lstrip() if h.lstrip().startswith("metadata.") else h.strip() for h in header]
     for name in header:
         if name not in _CSV_COLUMNS and name not in validate.EXPORT_ONLY_FIELDS and not name.startswith("metadata."):
             raise Invalid(
@@ -166,11 +166,13 @@ def _csv_object(n: int, header: list[str], record: list[str]) -> Row:
             continue
         cell = csv_safety.restore_cell(cell)  # undo the export's formula neutralising
         if name.startswith("metadata."):
-            meta[name[len("metadata."):]] = cell_value(cell)
+            meta[name[len("metadata."):]] = text_cells.decode(cell)
         elif name == "tags":
             obj["tags"] = _tags_cell(cell)
         elif name in ("input", "expected_output", "metadata"):
-            obj[name] = cell_value(cell)
+            obj[name] = text_cells.decode(cell)
+        elif name == "topic":
+            obj[name] = cell  # text as it is: a topic "42" stays the string "42"
         else:
             obj[name] = cell.strip()
     if meta:
@@ -179,3 +181,40 @@ def _csv_object(n: int, header: list[str], record: list[str]) -> Row:
             return n, None, "metadata must be a JSON object"
         obj["metadata"] = {**base, **meta}
     return n, obj, None
+
+
+_PARQUET_VALUE_COLUMNS = ("input", "expected_output")
+
+
+def _parquet_rows(body: bytes) -> list[Row]:
+    """The rows of a Parquet file with the export's columns (others refused as for CSV)."""
+    try:
+        table = pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError) as exc:
+        raise Invalid(f"the body is not a readable Parquet file: {exc}") from None
+    for name in table.column_names:
+        if name not in _CSV_COLUMNS and name not in validate.EXPORT_ONLY_FIELDS:
+            raise Invalid(f"Parquet column {name!r} is unknown; use {', '.join(validate.ITEM_FIELDS)}")
+    if "input" not in table.column_names:
+        raise Invalid("the Parquet file has no 'input' column")
+    try:
+        records = table.to_pylist()
+    except (pa.ArrowException, ValueError) as exc:  # types Python cannot hold
+        raise Invalid(f"the Parquet file's values cannot be read: {exc}") from None
+    rows: list[Row] = []
+    for n, record in enumerate(records, 1):
+        obj: dict[str, Any] = {}
+        for name, value in record.items():
+            if value is None or name in validate.EXPORT_ONLY_FIELDS:
+                continue
+            if name in _PARQUET_VALUE_COLUMNS:
+                if not isinstance(value, str):
+                    rows.append((n, None, f"{name} must be a text column"))
+                    break
+                value = text_cells.decode(value) if value != "" else ""
+            elif name == "metadata" and isinstance(value, str):
+                value = text_cells.decode(value)
+            obj[name] = value
+        else:
+            rows.append((n, obj, None))
+    return rows

@@ -14,7 +14,8 @@ from typing import Any
 import duckdb
 
 from spanlake.datasets.service import resolve
-from spanlake.store import dataset_items, datasets
+from spanlake.datasets.errors import NotFound
+from spanlake.store import dataset_items, datasets, scores
 from spanlake.store.dataset_items import ItemQuery
 from spanlake.store.writer import utc_now
 
@@ -66,6 +67,19 @@ def versions_page(cur: duckdb.DuckDBPyConnection, ref: str, before_us: int | Non
     return rows, (rows[-1]["at_us"] if more else None)
 
 
-def span_datasets(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> list[dict[str, Any]]:
-    return datasets.span_memberships(cur, trace_id, span_id)
+def span_datasets(
+    cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str, after: tuple[str, str] | None, limit: int
+) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+    """A page of the span's memberships and the key to continue after; NotFound for a span the
+    store does not hold (an empty list would say "in no dataset", which is not what is known)."""
+    try:
+        known = scores.span_exists(cur, trace_id, span_id)
+    except scores.UnknownTrace:
+        known = False
+    if not known:
+        raise NotFound(f"span {span_id} of trace {trace_id} not found")
+    rows = datasets.span_memberships(cur, trace_id, span_id, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, ((rows[-1]["name"], rows[-1]["item_id"]) if more and rows else None)
 

@@ -96,6 +96,11 @@ def results_page(
     return rows, (rows[-1]["seq"] if more and rows else None)
 
 
+def run_metadata(cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str) -> dict[str, Any]:
+    """The run's metadata (its `model` prices its results)."""
+    return find(cur, dataset_ref, run_ref).metadata
+
+
 def compare(
     cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_a: str, run_b: str, offset: int, limit: int
 ) -> dict[str, Any]:

@@ -112,6 +112,21 @@ def cancel_run(cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str) -
     return _reload(cur, run.id)
 
 
+def delete_run(cur: duckdb.DuckDBPyConnection, dataset_ref: str, run_ref: str) -> None:
+    """Delete a finished or cancelled run, its results and their scores.
+
+    A run still open is refused (cancel it first), and so is a cancelled one whose worker still
+    holds its job: calls in flight would write results and scores for a run that no longer exists.
+    """
+    run = find(cur, dataset_ref, run_ref)
+    if run.status in runs.OPEN_STATUSES:
+        raise Conflict(f"run {run.name!r} is {_state(run)}; cancel it first (POST .../cancel), then remove it")
+    job = jobs.get_job(cur, run.job_id) if run.job_id else None
+    if job is not None and job.status == jobs.RUNNING and job.lease_until is not None and job.lease_until > utc_now():
+        raise Conflict(f"run {run.name!r} is still stopping its calls in flight; try again in a few seconds")
+    runs.delete_run(cur, run.id, run.job_id)
+
+
 def _state(run: runs.Run) -> str:
     if run.status == runs.RUNNING and run.job_id is not None:
         return "completed by the client and being scored"

@@ -25,7 +25,7 @@ MAX_TAGS = 64
 
 ITEM_FIELDS = ("input", "expected_output", "metadata", "topic", "tags", "source_trace_id", "source_span_id")
 # Fields our own exports carry; accepted and ignored so an export imports back as is.
-EXPORT_ONLY_FIELDS = frozenset({"id", "dataset_id", "created_at", "updated_at", "valid_from", "valid_to", "score"})
+EXPORT_ONLY_FIELDS = frozenset({"id", "dataset_id", "created_at", "updated_at", "valid_from", "valid_to", "score", "evaluation"})
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")

@@ -150,9 +150,15 @@ class ScorerType:
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     default_concurrency: int = 1
     secret_params: tuple[str, ...] = ()  # hidden from listings
-    # What a scoring rule may point it at: a whole trace, a span. Empty for scorers that need a
-    # dataset item's expected output (dataset runs only).
-    scopes: tuple[str, ...] = ("trace", "span")
+    # Compares with a dataset item's expected output: only a dataset run can give it one, so a
+    # batch of traces with this scorer is refused up front instead of failing trace by trace.
+    needs_expected_output: bool = False
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """What a scoring rule may point it at: a whole trace, a span; nothing for a scorer that
+        needs an expected output, which a rule's match lacks (dataset runs only)."""
+        return () if self.needs_expected_output else ("trace", "span")
 
     @property
     def needs_params(self) -> bool:

@@ -71,6 +71,11 @@ def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchReques
         raise BatchRequestError(
             f"scorer {scorer!r} is not available; GET /api/scorers lists them ({known})", status=404, code="unknown_scorer"
         )
+    if registry.get(scorer).type.needs_expected_output:
+        raise BatchRequestError(
+            f"scorer {scorer!r} compares an output with a dataset item's expected output, and traces have none; "
+            "use it in a dataset run (POST /api/datasets/{dataset}/runs), or pick a scorer that reads the trace alone"
+        )
     unknown_keys = set(body) - {"scorer", "trace_ids", "targets", "filter", "limit", "sample"}
     if unknown_keys:
         raise BatchRequestError(f"{sorted(unknown_keys)[0]}: unknown field; expected trace_ids, targets or filter (+ limit), sample")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from spanlake.scoring.base import FunctionScorer, ScoreContext, ScoreResult, ScorerType, ScoringError
@@ -144,20 +143,22 @@ def _schema(properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def spanlake_scorers() -> list[ScorerType]:
-    # scopes=(): they compare with a dataset item's expected output, which a rule's match lacks.
-    types = [
+    compares = {"needs_expected_output": True}
+    return [
         ScorerType("exact_match", "true when the output equals the item's expected output", ExactMatch,
-                   _schema({**_TEXT_OPTIONS, "ignore_case": {**_TEXT_OPTIONS["ignore_case"], "default": False}})),
+                   _schema({**_TEXT_OPTIONS, "ignore_case": {**_TEXT_OPTIONS["ignore_case"], "default": False}}),
+                   **compares),
         ScorerType("contains_expected", "true when the output contains the item's expected output (case-insensitive)",
-                   ContainsExpected, _schema({**_TEXT_OPTIONS, "ignore_case": {**_TEXT_OPTIONS["ignore_case"], "default": True}})),
+                   ContainsExpected, _schema({**_TEXT_OPTIONS, "ignore_case": {**_TEXT_OPTIONS["ignore_case"], "default": True}}),
+                   **compares),
         ScorerType(
             "levenshtein_similarity",
             "0..1: 1 - edit distance / length of the longer text, output against the expected output",
             LevenshteinSimilarity,
             _schema({**_TEXT_OPTIONS, "max_chars": {"type": "integer", "minimum": 1, "maximum": 100000,
                                                      "default": DEFAULT_MAX_CHARS, "description": "compare this many leading characters"}}),
+            **compares,
         ),
         ScorerType("json_equal", "true when output and expected output are the same JSON value (key order ignored; strings holding JSON are parsed)",
-                   lambda params: FunctionScorer(json_equal), _schema({})),
+                   lambda params: FunctionScorer(json_equal), _schema({}), **compares),
     ]
-    return [replace(t, scopes=()) for t in types]

@@ -71,6 +71,7 @@ class RegisteredScorer:
             "concurrency": self.concurrency,
             "max_attempts": self.max_attempts,
             "timeout_s": self.timeout_s,
+            "needs_expected_output": self.type.needs_expected_output,
             "ready": True,
         }
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from spanlake.store import vacuum
+from spanlake.store import chat_functions, vacuum
 from spanlake.store.conflicts import MAX_ATTEMPTS, backoff_seconds, is_conflict
 
 LAKE_INSTALL_HINT = "pip install 'spanlake[lake]'"
@@ -190,6 +190,12 @@ def embedded_wal_file(config: StoreConfig) -> Path:
 
 
 def open_connection(config: StoreConfig) -> duckdb.DuckDBPyConnection:
+    conn = _open(config)
+    chat_functions.register(conn)  # cursors made from it share them
+    return conn
+
+
+def _open(config: StoreConfig) -> duckdb.DuckDBPyConnection:
     config.validate()
     if config.is_lake:
         return _open_lake(config)

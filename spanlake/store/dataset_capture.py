@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.store.actor import current_actor
+from spanlake.store.chat_functions import CHAT_FUNCTIONS
 from spanlake.store.datasets import advance_clock, advance_clocks
 from spanlake.store.ids import uuid7_batch
 from spanlake.store.recent_keys import CLOCK_SKEW_TOLERANCE_US
@@ -56,6 +57,8 @@ class SpanField:
         """JSON-typed SQL for the value. Text that is JSON of an object or array (chat messages,
         tool arguments) is kept structured; any other text becomes a JSON string."""
         col = f"{alias}.{self.column}"
+        if self.column in CHAT_FUNCTIONS:
+            return _chat_or_text(alias, self.column)
         if self.column in TEXT_COLUMNS:
             return _text_to_json(col, [])
         if self.column in NUMBER_COLUMNS:
@@ -70,6 +73,18 @@ class SpanField:
                 [ptr, *text_params, ptr],
             )
         raise ValueError(f"span field {self.column!r} cannot be captured")
+
+
+def _chat_or_text(alias: str, column: str) -> Frag:
+    """`input` / `output` of an LLM span: its chat (messages, tools, tool choice / response
+    message with tool calls and finish reason, spanlake/llm) when the span records one, else the
+    column's text as below. Only LLM spans (a model, or span type llm) pay the Python call."""
+    text_sql, text_params = _text_to_json(f"{alias}.{column}", [])
+    chat = (
+        f"(CASE WHEN {alias}.model IS NOT NULL OR {alias}.span_type = 'llm' "
+        f"THEN {CHAT_FUNCTIONS[column]}({alias}.attributes, {alias}.events) END)"
+    )
+    return f"coalesce(TRY_CAST({chat} AS JSON), {text_sql})", text_params
 
 
 def _text_to_json(expr: str, params: list[Any]) -> Frag:

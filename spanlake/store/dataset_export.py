@@ -2,8 +2,7 @@
 
 Every chunk reads the same instant (`as_of`, fixed when the export starts), so an export is one
 consistent version even while items change, and keyset paging on (created_at, id) never skips
-or repeats an item. DuckDB renders the JSON and text forms itself, which keeps Python out of the
-per-row work for the jsonl and parquet formats.
+or repeats an item. DuckDB renders the JSON forms itself, which keeps Python out of the per-row work for jsonl.
 """
 
 from __future__ import annotations
@@ -21,11 +20,6 @@ from spanlake.store.writer import utc_now
 
 _KEYS = [("epoch_us(i.created_at)", False), ("i.id", False)]
 _RFC3339 = "'%Y-%m-%dT%H:%M:%S.%fZ'"
-
-
-def _text(expr: str) -> str:
-    """A JSON value as text: strings bare, anything else as JSON text."""
-    return f"(CASE WHEN json_type({expr}) = 'VARCHAR' THEN {expr} ->> '$' ELSE ({expr})::VARCHAR END)"
 
 
 def snapshot(cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime | None) -> dict[str, Any]:
@@ -104,15 +98,18 @@ def metadata_keys(cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.dat
 
 def arrow_chunk(
     cur: duckdb.DuckDBPyConnection, dataset_id: str, as_of: dt.datetime, after: Sequence[Any] | None, limit: int,
-    *, text_values: bool, metadata_columns: Sequence[str] | None = None,
+    *, metadata_columns: Sequence[str] | None = None,
 ) -> tuple[pa.Table, list[Any] | None]:
     """One chunk as an Arrow table.
 
-    input / expected_output are JSON text, or with `text_values` the text form (bare strings).
-    With `metadata_columns` (for CSV) every column is text: one `metadata.<key>` column per key,
+    input / expected_output are JSON text (the datasets package turns them into cells).
+    With `metadata_columns` (for CSV) every column is text: one `metadata.<key>` column per key
+    (JSON text of the value, NULL when the item lacks the key),
     tags comma-separated (a JSON array when a tag holds a comma), times in RFC 3339.
     """
-    value = _text if text_values else (lambda e: f"({e})::VARCHAR")
+    def value(expr: str) -> str:
+        return f"({expr})::VARCHAR"
+
     columns = ["i.id AS id", f"{value('i.input')} AS input", f"{value('i.expected_output')} AS expected_output"]
     params: list[Any] = []
     cells = metadata_columns is not None
@@ -121,8 +118,9 @@ def arrow_chunk(
     else:
         for n, key in enumerate(metadata_columns or ()):
             ptr = "/" + key.replace("~", "~0").replace("/", "~1")
-            columns.append(f"{_text('json_extract(i.metadata, ?)')} AS m{n}")
-            params.extend([ptr] * 3)
+            extract = value("json_extract(i.metadata, ?)")
+            columns.append(f"{extract} AS m{n}")
+            params.extend([ptr] * extract.count("?"))
     tags = "coalesce(i.tags, [])::VARCHAR[]"
     if cells:
         tags = (

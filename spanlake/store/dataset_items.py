@@ -57,6 +57,8 @@ class ItemQuery:
     tags: tuple[str, ...] = ()  # every tag must be present
     source_trace_id: str | None = None
     source_span_id: str | None = None
+    search: str | None = None  # case-insensitive, in the JSON text of input, expected_output or metadata
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, values): the key's value is one of them
     sort: str = "created_at"  # created_at (alias timestamp) | topic | score (one name) | evaluation (all names)
     score_name: str | None = None
     descending: bool = False
@@ -145,6 +147,22 @@ def get_item(
     return item_from_row(row) if row else None
 
 
+# Item id -> mean of its numeric scores, for one dataset (the ? is its id): its own (`item_id`)
+# and those on its source that name no item (captured items scored on their trace). Item rows
+# are versions: DISTINCT keeps one source per item, so no score counts twice.
+EVALUATION_SQL = """
+    SELECT item_id, avg(value) AS mean FROM (
+        SELECT item_id, value FROM scores WHERE item_id IS NOT NULL AND value IS NOT NULL
+        UNION ALL
+        SELECT d.id AS item_id, s.value FROM scores s
+        JOIN (SELECT DISTINCT id, source_trace_id, source_span_id FROM dataset_items
+              WHERE dataset_id = ? AND source_trace_id IS NOT NULL) d
+          ON s.trace_id = d.source_trace_id AND s.span_id IS NOT DISTINCT FROM d.source_span_id
+        WHERE s.item_id IS NULL AND s.value IS NOT NULL
+    ) GROUP BY item_id
+"""
+
+
 def _sort_keys(q: ItemQuery) -> list[tuple[str, bool]]:
     """(expression, descending) pairs; every expression is non-NULL so keyset paging is exact."""
     created = [("epoch_us(i.created_at)", q.descending), ("i.id", q.descending)]
@@ -170,22 +188,25 @@ def keyset_after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> tup
 def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) -> list[dict[str, Any]]:
     """One page of items; each carries `_key` (its sort key, for the next cursor) and `score` when sorted by one.
 
-    An item's evaluation is the mean of the numeric scores on its source span (its source trace
-    when it has no span); `sort="evaluation"` orders by it over every score name.
+    An item's evaluation is the mean of its numeric scores: those given to the item itself
+    (`item_id`) and those on its source span (its source trace when it has no span) that name no
+    item; `sort="evaluation"` orders by it over every score name.
     """
     keys = _sort_keys(q)
     cond, params = visible(q.as_of)
     where = ["i.dataset_id = ?", cond]
     params = [dataset_id, *params]
     join, join_params = "", []
-    if q.sort in ("score", "evaluation"):
-        named = "name = ? AND " if q.sort == "score" else ""
+    if q.sort == "score":
         join = (
-            f"LEFT JOIN (SELECT trace_id, span_id, avg(value) AS mean FROM scores "
-            f"WHERE {named}value IS NOT NULL GROUP BY trace_id, span_id) sc "
+            "LEFT JOIN (SELECT trace_id, span_id, avg(value) AS mean FROM scores "
+            "WHERE name = ? AND value IS NOT NULL GROUP BY trace_id, span_id) sc "
             "ON sc.trace_id = i.source_trace_id AND sc.span_id IS NOT DISTINCT FROM i.source_span_id"
         )
-        join_params = [q.score_name] if q.sort == "score" else []
+        join_params = [q.score_name]
+    elif q.sort == "evaluation":
+        join = f"LEFT JOIN ({EVALUATION_SQL}) sc ON sc.item_id = i.id"
+        join_params = [dataset_id]
     if q.topic is not None:
         where.append("coalesce(i.topic, '') = ?")
         params.append(q.topic)
@@ -198,6 +219,17 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
     if q.source_span_id is not None:
         where.append("i.source_span_id = ?")
         params.append(q.source_span_id)
+    if q.search:
+        where.append(
+            "(contains(lower(i.input::VARCHAR), ?) OR contains(lower(coalesce(i.expected_output::VARCHAR, '')), ?) "
+            "OR contains(lower(coalesce(i.metadata::VARCHAR, '')), ?))"
+        )
+        params.extend([q.search.lower()] * 3)
+    for key, values in q.metadata:
+        # The value as text: a string as itself, other JSON as its text (`1`, `true`).
+        ptr = "/" + key.replace("~", "~0").replace("/", "~1")  # JSON Pointer, RFC 6901
+        where.append("json_extract_string(i.metadata, ?) IN (SELECT unnest(?::VARCHAR[]))")
+        params.extend([ptr, list(values)])
     if q.after is not None:
         sql, after_params = keyset_after(keys, q.after)
         where.append(sql)
@@ -222,21 +254,32 @@ def list_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, q: ItemQuery) ->
 
 
 def evaluations(cur: duckdb.DuckDBPyConnection, items: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Item id -> evaluation (mean numeric score of its source, as in `list_items`) for one page."""
-    sources = {(i["source_trace_id"], i["source_span_id"]) for i in items if i["source_trace_id"]}
-    if not sources:
+    """Item id -> evaluation (the mean of `list_items`) for one page of items."""
+    if not items:
         return {}
-    traces = sorted({t for t, _ in sources})
-    rows = cur.execute(
-        "SELECT trace_id, span_id, avg(value) FROM scores WHERE value IS NOT NULL "
-        "AND list_contains(?::VARCHAR[], trace_id) GROUP BY trace_id, span_id",
-        [traces],
-    ).fetchall()
-    means = {(r[0], r[1]): float(r[2]) for r in rows}
-    return {
-        i["id"]: means[(i["source_trace_id"], i["source_span_id"])]
-        for i in items if (i["source_trace_id"], i["source_span_id"]) in means
-    }
+    ids = [i["id"] for i in items]
+    sources = {(i["source_trace_id"], i["source_span_id"]) for i in items if i["source_trace_id"]}
+    totals: dict[str, list[float]] = {}
+    for item_id, total, n in cur.execute(
+        "SELECT item_id, sum(value), count(*) FROM scores WHERE value IS NOT NULL "
+        "AND item_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY item_id",
+        [ids],
+    ).fetchall():
+        totals[item_id] = [float(total), int(n)]
+    if sources:
+        rows = cur.execute(
+            "SELECT trace_id, span_id, sum(value), count(*) FROM scores WHERE value IS NOT NULL AND item_id IS NULL "
+            "AND list_contains(?::VARCHAR[], trace_id) GROUP BY trace_id, span_id",
+            [sorted({t for t, _ in sources})],
+        ).fetchall()
+        by_source = {(r[0], r[1]): (float(r[2]), int(r[3])) for r in rows}
+        for i in items:
+            found = by_source.get((i["source_trace_id"], i["source_span_id"]))
+            if found is not None:
+                acc = totals.setdefault(i["id"], [0.0, 0])
+                acc[0] += found[0]
+                acc[1] += found[1]
+    return {item_id: total / n for item_id, (total, n) in totals.items() if n}
 
 
 def close_items(cur: duckdb.DuckDBPyConnection, dataset_id: str, ids: Sequence[str], now: dt.datetime) -> list[str]:

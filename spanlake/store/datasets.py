@@ -157,16 +157,24 @@ def last_change(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> dt.datetime 
     return row[0] if row else None
 
 
-def span_memberships(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> list[dict[str, Any]]:
-    """Live datasets holding a current item captured from this span."""
+def span_memberships(
+    cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str, *, after: tuple[str, str] | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Live datasets holding a current item captured from this span, by dataset name then item
+    id; `after` is the (name, item id) of the previous page's last row."""
+    page, params = "", []
+    if after is not None:
+        page = "AND (d.name > ? OR (d.name = ? AND i.id > ?))"
+        params = [after[0], after[0], after[1]]
     rows = cur.execute(
-        """
+        f"""
         SELECT d.id, d.name, i.id, i.created_at
         FROM dataset_items i JOIN datasets d ON d.id = i.dataset_id
-        WHERE i.valid_to IS NULL AND i.source_trace_id = ? AND i.source_span_id = ? AND d.deleted_at IS NULL
-        ORDER BY d.name, i.created_at
+        WHERE i.valid_to IS NULL AND i.source_trace_id = ? AND i.source_span_id = ? AND d.deleted_at IS NULL {page}
+        ORDER BY d.name, i.id LIMIT ?
         """,
-        [trace_id, span_id],
+        [trace_id, span_id, *params, limit],
     ).fetchall()
     return [{"id": r[0], "name": r[1], "item_id": r[2], "captured_at": r[3]} for r in rows]
 

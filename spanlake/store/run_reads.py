@@ -136,11 +136,21 @@ def summary(cur: duckdb.DuckDBPyConnection, run: Run) -> dict[str, Any]:
         "pending": int(total - ok - errors),
         "latency_ms": {"p50": p50, "p95": p95, "mean": mean_latency},
         "tokens": {"input": int(inp or 0), "output": int(out or 0), "total": int(tokens or 0)} if reported else None,
-        "scorers": scorer_stats(cur, run),
+        "scorers": scorer_stats(cur, run, errors=int(errors)),
+        "errors_count_as_failures": True,
+        "note": ERRORS_NOTE,
     }
 
 
-def scorer_stats(cur: duckdb.DuckDBPyConnection, run: Run) -> dict[str, dict[str, Any]]:
+ERRORS_NOTE = (
+    "an error result counts as a failure of every scorer: pass_rate is passes over scored and error "
+    "results, so a run with more errors never looks better; mean, min and max are over scored results"
+)
+
+
+def scorer_stats(cur: duckdb.DuckDBPyConnection, run: Run, *, errors: int = 0) -> dict[str, dict[str, Any]]:
+    """Per scorer: count, mean, min, max over its scores, and the pass rate with each of the
+    run's `errors` (results that have no output to score) counted as a failure."""
     names = list(dict.fromkeys([*run.scorers]))
     table = pa.table(
         {"name": pa.array(names, pa.string()), "bar": pa.array([run.thresholds.get(n) for n in names], pa.float64())}
@@ -159,12 +169,16 @@ def scorer_stats(cur: duckdb.DuckDBPyConnection, run: Run) -> dict[str, dict[str
         ).fetchall()
     finally:
         cur.unregister("_run_bars")
-    stats = {n: {"count": 0, "mean": None, "min": None, "max": None, "pass_rate": None, "threshold": run.thresholds.get(n)}
-             for n in names}
+    stats = {}
+    for n in names:
+        bar = run.thresholds.get(n)
+        stats[n] = {"count": 0, "mean": None, "min": None, "max": None, "errors": errors,
+                    "pass_rate": 0.0 if bar is not None and errors else None, "threshold": bar}
     for name, count, mean, lo, hi, gradable, passed in rows:
         stats[name] = {
-            "count": int(count), "mean": mean, "min": lo, "max": hi,
-            "pass_rate": (passed / gradable) if gradable else None, "threshold": run.thresholds.get(name),
+            "count": int(count), "mean": mean, "min": lo, "max": hi, "errors": errors,
+            "pass_rate": (passed / (gradable + errors)) if gradable else stats.get(name, {}).get("pass_rate"),
+            "threshold": run.thresholds.get(name),
         }
     return stats
 

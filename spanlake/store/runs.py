@@ -25,6 +25,7 @@ import pyarrow as pa
 from spanlake.store import vacuum
 from spanlake.store.actor import current_actor
 from spanlake.store.dataset_items import visible
+from spanlake.store.scores import SCORE_COLUMNS
 from spanlake.store.locks import hold as hold_lock
 from spanlake.store.writer import utc_now
 
@@ -396,10 +397,23 @@ def upsert_run_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, A
             vacuum.after_delete(cur, replaced)
         cur.execute(
             # A run's scores are written for whoever started the run.
-            "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-            "explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, "
-            "(SELECT r.created_by FROM runs r WHERE r.id = _run_scores_in.run_id) FROM _run_scores_in"
+            f"INSERT INTO scores ({SCORE_COLUMNS}) SELECT id, trace_id, span_id, name, value, label, data_type, "
+            "source, scorer, explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, "
+            "(SELECT r.created_by FROM runs r WHERE r.id = _run_scores_in.run_id), NULL FROM _run_scores_in"
         )
     finally:
         cur.unregister("_run_scores_in")
     return len(rows)
+
+
+def delete_run(cur: duckdb.DuckDBPyConnection, run_id: str, job_id: str | None) -> int:
+    """Remove a run with its results, their scores and its job, in the caller's transaction;
+    returns the results removed."""
+    removed = cur.execute("DELETE FROM run_results WHERE run_id = ?", [run_id]).fetchone()[0]
+    scores = cur.execute("DELETE FROM scores WHERE run_id = ?", [run_id]).fetchone()[0]
+    if job_id is not None:
+        cur.execute("DELETE FROM job_items WHERE job_id = ?", [job_id])
+        cur.execute("DELETE FROM jobs WHERE id = ?", [job_id])
+    cur.execute("DELETE FROM runs WHERE id = ?", [run_id])
+    vacuum.after_delete(cur, int(removed) + int(scores))
+    return int(removed)

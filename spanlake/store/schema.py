@@ -249,6 +249,10 @@ MIGRATIONS: list[list[str]] = [
     queued_at TIMESTAMP
 )""",
     ],
+    [
+        # A score may target a dataset item (an item added by hand has no trace to score).
+        "ALTER TABLE scores ADD COLUMN item_id VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

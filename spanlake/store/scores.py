@@ -1,7 +1,8 @@
 """Scores SQL: replace-on-rewrite upserts in bulk, checked single writes, filtered reads and stats.
 
 A score's identity is (name, trace_id, span_id, source, scorer), plus run_result_id for the scores
-of a dataset run's results: writing it again replaces the stored row. Without unique indexes (DuckLake has none) the replace is a delete + insert inside the
+of a dataset run's results and item_id for scores of a dataset item (whose trace may be NULL):
+writing it again replaces the stored row. Without unique indexes (DuckLake has none) the replace is a delete + insert inside the
 caller's transaction, which the single writer thread serialises; across replicas on one lake the
 transaction holds the uniqueness lock (store/locks.py), so concurrent writers conflict and retry.
 """
@@ -42,11 +43,14 @@ SCORE_SCHEMA = pa.schema(
         ("run_result_id", pa.string()),
         ("created_at", pa.timestamp("us")),
         ("created_by", pa.string()),  # the API key's name (store/actor.py)
+        ("item_id", pa.string()),
     ]
 )
+# Named in every INSERT: columns added by later migrations come last in the table.
+SCORE_COLUMNS = ", ".join(SCORE_SCHEMA.names)
 _SELECT = (
     "id, trace_id, span_id, name, value, label, data_type, source, scorer, explanation, metadata::VARCHAR, "
-    "batch_id, run_id, created_at, created_by"
+    "batch_id, run_id, created_at, created_by, item_id"
 )
 
 
@@ -56,6 +60,10 @@ class UnknownTrace(LookupError):
 
 class UnknownSpan(LookupError):
     """The trace is known but has no span with this id."""
+
+
+class UnknownItem(LookupError):
+    """No dataset holds a current item with this id."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,11 @@ class ScoreQuery:
     data_type: str | None = None
     min_value: float | None = None
     max_value: float | None = None
+    item_id: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = ["true"], []
-        for column in ("trace_id", "span_id", "name", "scorer", "source", "batch_id", "data_type"):
+        for column in ("trace_id", "span_id", "name", "scorer", "source", "batch_id", "data_type", "item_id"):
             value = getattr(self, column)
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -90,12 +99,12 @@ class ScoreQuery:
 
 def score_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
     (id_, trace_id, span_id, name, value, label, data_type, source, scorer, explanation, metadata,
-     batch_id, run_id, created_at, created_by) = row
+     batch_id, run_id, created_at, created_by, item_id) = row
     return {
         "id": id_, "trace_id": trace_id, "span_id": span_id, "name": name, "value": value, "label": label,
         "data_type": data_type, "source": source, "scorer": scorer, "explanation": explanation,
         "metadata": json.loads(metadata) if metadata else None, "batch_id": batch_id, "run_id": run_id,
-        "created_at": iso_from_datetime(created_at), "created_by": created_by,
+        "item_id": item_id, "created_at": iso_from_datetime(created_at), "created_by": created_by,
     }
 
 
@@ -109,7 +118,7 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = (row["name"], row["trace_id"], row.get("span_id"), row["source"], row.get("scorer"),
-               row.get("run_result_id"))
+               row.get("run_result_id"), row.get("item_id"))
         latest[key] = row
     actor = current_actor()
     table = pa.Table.from_pylist(
@@ -119,16 +128,19 @@ def upsert_scores(cur: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]
     )
     with rows_relation(cur, "_scores_in", table) as (rel, params):
         replaced = cur.execute(
-            f"DELETE FROM scores USING {rel} n WHERE scores.trace_id = n.trace_id AND scores.name = n.name "
+            f"DELETE FROM scores USING {rel} n WHERE scores.trace_id IS NOT DISTINCT FROM n.trace_id "
+            "AND scores.name = n.name "
             "AND scores.span_id IS NOT DISTINCT FROM n.span_id AND scores.source = n.source "
             "AND scores.scorer IS NOT DISTINCT FROM n.scorer "
-            "AND scores.run_result_id IS NOT DISTINCT FROM n.run_result_id",  # run scores keep their own identity
+            "AND scores.run_result_id IS NOT DISTINCT FROM n.run_result_id "  # run scores keep their own identity
+            "AND scores.item_id IS NOT DISTINCT FROM n.item_id",  # and so do an item's
             params,
         ).fetchone()[0]
         vacuum.after_delete(cur, replaced)
         cur.execute(
-            "INSERT INTO scores SELECT id, trace_id, span_id, name, value, label, data_type, source, scorer, "
-            f"explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, created_by FROM {rel}",
+            f"INSERT INTO scores ({SCORE_COLUMNS}) SELECT id, trace_id, span_id, name, value, label, data_type, "
+            f"source, scorer, explanation, metadata::JSON, batch_id, run_id, run_result_id, created_at, created_by, "
+            f"item_id FROM {rel}",
             params,
         )
     return table.num_rows
@@ -169,9 +181,19 @@ def span_exists(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> 
 
 
 def write_checked_score(cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> dict[str, Any]:
-    """One externally supplied score: refused for an unknown trace or span; span defaults to the root."""
+    """One externally supplied score: refused for an unknown trace, span or item; span defaults to
+    the root. A score of an item needs no trace (items added by hand have none)."""
     row = dict(row)
-    if row.get("span_id") is None:
+    if row.get("item_id") is not None:
+        found = cur.execute(
+            "SELECT count(*) FROM dataset_items WHERE id = ? AND valid_to IS NULL", [row["item_id"]]
+        ).fetchone()[0]
+        if not found:
+            raise UnknownItem(row["item_id"])
+    if row.get("trace_id") is None:
+        if row.get("item_id") is None or row.get("span_id") is not None:
+            raise ValueError("a score needs a trace_id, or an item_id (a span_id needs its trace_id)")
+    elif row.get("span_id") is None:
         row["span_id"] = root_span_id(cur, row["trace_id"])
     elif not span_exists(cur, row["trace_id"], row["span_id"]):
         raise UnknownSpan(row["span_id"])
