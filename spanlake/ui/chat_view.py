@@ -2,10 +2,10 @@
 
 The one entry point is `span_chat(span)`. Messages come out in OpenAI's chat shape
 (`{"role", "content", "tool_calls"?: [{"id", "function": {"name", "arguments"}}],
-"tool_call_id"?, "finish_reason"?}`), the shape `spanlake.llm.chat_from_span` (branch
-`fidelity`) produces, so when that model lands this function can call it and the template stays.
-Until then it reads the stored `input`/`output` columns (spanlake/ingest/semconv.py: JSON text of
-a message list, OpenAI request/response JSON, GenAI parts, or plain text).
+"tool_call_id"?, "finish_reason"?}`). The span's attributes and events go through
+`spanlake.llm.chat_from_span`, the same chat model captured items are made from, so the detail
+shows what "Add to dataset" would keep; spans no convention recognises fall back to the stored
+`input`/`output` columns (JSON text of a message list, OpenAI request/response JSON, or text).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from spanlake.llm.from_span import chat_from_span
 
 Message = dict[str, Any]
 
@@ -26,6 +28,11 @@ class SpanChat:
 
 def span_chat(span: dict[str, Any]) -> SpanChat:
     """Messages parsed from the span's input and output; empty lists when they are not chat."""
+    attributes, events = span.get("attributes"), span.get("events")
+    if isinstance(attributes, dict):
+        model = chat_from_span(attributes, events if isinstance(events, list) else [])
+        if model is not None:
+            return SpanChat(messages=model.messages, choices=model.choices, tools=model.tools)
     chat = SpanChat()
     request = _parse(span.get("input"))
     if isinstance(request, dict) and isinstance(request.get("messages"), list):

@@ -27,6 +27,7 @@ from spanlake.ui.templating import render
 
 WATERFALL_UNITS = 1000  # the SVG viewBox width the bars are drawn in
 SCORES_SHOWN = 200  # scores listed per trace and per span (the API pages beyond)
+DATASETS_SHOWN = 1000  # memberships behind the three badges and "+N more" (the API pages beyond)
 BADGES_SHOWN = 3  # dataset badges before "+N more"
 SERVICE_COLOURS = 6  # bar colour classes, cycled by service
 DETAIL_TARGET = "span-detail"
@@ -61,7 +62,8 @@ def read_trace_view(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str 
     view.trace_scores = list_scores(cur, ScoreQuery(trace_id=trace_id), limit=SCORES_SHOWN)
     if selected is not None:
         view.span_scores = list_scores(cur, ScoreQuery(trace_id=trace_id, span_id=selected["span_id"]), limit=SCORES_SHOWN)
-        view.datasets = [membership_json(r) for r in span_datasets(cur, trace_id, selected["span_id"])]
+        rows, _ = span_datasets(cur, trace_id, selected["span_id"], None, DATASETS_SHOWN)
+        view.datasets = [membership_json(r) for r in rows]
     return view
 
 
