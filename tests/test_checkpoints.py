@@ -39,7 +39,8 @@ def test_replaced_scores_give_space_back_even_after_an_automatic_checkpoint(tmp_
     try:
         assert vacuum_tasks(store) == 0  # what every ingest commit's automatic checkpoint runs with
         store.write_sync(lambda cur: cur.execute(
-            "INSERT INTO scores SELECT uuid()::VARCHAR, printf('%032x', i), NULL, 'quality', 1.0, NULL, 'numeric', "
+            "INSERT INTO scores (id, trace_id, span_id, name, value, label, data_type, source, scorer, explanation, "
+            "metadata, batch_id, run_id, run_result_id, created_at) SELECT uuid()::VARCHAR, printf('%032x', i), NULL, 'quality', 1.0, NULL, 'numeric', "
             "'api', NULL, repeat('first verdict ', 20) || i::VARCHAR, NULL, NULL, NULL, NULL, now()::TIMESTAMP "
             f"FROM range({SCORES}) r(i)"
         ))

@@ -290,10 +290,23 @@ OPENAPI_PATHS: dict[str, Any] = {
                             "why each skipped one does not, instead of the file", {"type": "boolean"}),
             ],
             "responses": {
-                "200": {"description": "The file", "content": {
+                "200": {"description": "The file; with format=openai&report=true, the report as JSON", "content": {
                     "application/x-ndjson": {"schema": _FILE},
                     "text/csv": {"schema": _FILE},
                     "application/vnd.apache.parquet": {"schema": _FILE},
+                    "application/json": {"schema": {
+                        "type": "object",
+                        "required": ["format", "total", "exported", "skipped", "skipped_items"],
+                        "properties": {
+                            "format": {"type": "string"},
+                            "as_of": {"type": ["string", "null"]},
+                            "total": {"type": "integer"},
+                            "exported": {"type": "integer"},
+                            "skipped": {"type": "integer"},
+                            "skipped_items": {"type": "array", "items": {"type": "object", "properties": {
+                                "item_id": {"type": "string"}, "reason": {"type": "string"}}}},
+                        },
+                    }},
                 }},
                 **error_responses(400, 401, 404),
             },
