@@ -115,7 +115,8 @@ MIGRATIONS: list[list[str]] = [
     created_at TIMESTAMP,
     valid_from TIMESTAMP,
     valid_to TIMESTAMP,
-    change VARCHAR
+    change VARCHAR,
+    created_by VARCHAR
 )""",
         """CREATE TABLE IF NOT EXISTS scores (
     id VARCHAR,
@@ -132,7 +133,9 @@ MIGRATIONS: list[list[str]] = [
     batch_id VARCHAR,
     run_id VARCHAR,
     run_result_id VARCHAR,
-    created_at TIMESTAMP
+    created_at TIMESTAMP,
+    created_by VARCHAR,
+    item_id VARCHAR
 )""",
         # Background work that must survive a restart: scoring batches, trace-scope capture,
         # runs, retention. `owner` + `lease_until` let one replica claim a job at a time.
@@ -203,7 +206,8 @@ MIGRATIONS: list[list[str]] = [
     job_id VARCHAR,
     created_at TIMESTAMP,
     updated_at TIMESTAMP,
-    finished_at TIMESTAMP
+    finished_at TIMESTAMP,
+    created_by VARCHAR
 )""",
         """CREATE TABLE IF NOT EXISTS run_results (
     id VARCHAR,
@@ -232,6 +236,11 @@ MIGRATIONS: list[list[str]] = [
     [
         # The name of the API key that wrote the row (store/actor.py); NULL for rows the server
         # wrote on its own (capture rules) and for servers without keys. Never the key itself.
+        # New stores get these columns (and scores.item_id below) in the CREATE TABLEs above, so
+        # the ALTERs only upgrade older stores: on DuckLake 1.5.5 a table altered this way and
+        # then scanned while another replica writes can fail with "INTERNAL Error: Attempted to
+        # access index 0 within vector of size 0" (seen in tests/test_lake_replicas.py), which
+        # invalidates the database.
         "ALTER TABLE scores ADD COLUMN IF NOT EXISTS created_by VARCHAR",
         "ALTER TABLE dataset_items ADD COLUMN IF NOT EXISTS created_by VARCHAR",
         "ALTER TABLE runs ADD COLUMN IF NOT EXISTS created_by VARCHAR",
@@ -251,7 +260,7 @@ MIGRATIONS: list[list[str]] = [
     ],
     [
         # A score may target a dataset item (an item added by hand has no trace to score).
-        "ALTER TABLE scores ADD COLUMN item_id VARCHAR",
+        "ALTER TABLE scores ADD COLUMN IF NOT EXISTS item_id VARCHAR",
     ],
 ]
 
