@@ -19,6 +19,10 @@ _MARKERS = (
     "Transaction conflict",  # a logical conflict found at commit
     "Exceeded the maximum retry count",  # DuckLake's own re-bases kept losing the snapshot race
     "duplicate key value violates unique constraint",  # two first-time ATTACHes creating the catalog
+    # PostgreSQL aborted one of two catalog transactions that locked each other's rows (seen when
+    # two replicas commit inlined inserts and deletes at once); its advice is to retry it.
+    "deadlock detected",
+    "could not serialize access due to concurrent update",
 )
 
 MAX_ATTEMPTS = 12
