@@ -158,7 +158,8 @@ def _has_non_ascii_kind_or_token(request: ExportTraceServiceRequest) -> bool:
         + semconv.TOTAL_TOKEN_KEYS
     )
     return any(
-        kv.key in keys and (not kv.value.string_value.isascii() or kv.value.bytes_value)
+        # Any bytes value, empty ones too: the fast path leaves a token held as bytes to Python.
+        kv.key in keys and (not kv.value.string_value.isascii() or kv.value.WhichOneof("value") == "bytes_value")
         for rs in request.resource_spans
         for ss in rs.scope_spans
         for s in ss.spans
