@@ -119,20 +119,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             run = client.runs.wait(run.dataset_id, run.id, progress=False if args.quiet else None)
     except SpanlakeError as exc:
         raise CommandError(describe(exc)) from None
+    report_finished(run, gates, console)
+    return _missed(below(run.raw, gates), console)
+
+
+def print_summary(run: dict[str, Any], gates: dict[str, float], console: Console) -> None:
+    render(run, gates, console)
+
+
+def report_finished(run: Any, gates: dict[str, float], console: Console) -> None:
+    """The summary table and the run id; a run that did not complete is an error, with its first reasons."""
     print_summary(run.raw, gates, console)
     print(run.id)
     if run.status != "completed":
         reasons = "; ".join(str(e.get("error")) for e in (run.errors or [])[:3])
         raise CommandError(f"run {run.name} {run.status}" + (f": {reasons}" if reasons else ""))
-    missed = below(run.raw, gates)
-    if missed:
-        console.print("[bold red]fail-under missed:[/] " + "; ".join(missed))
-        return EXIT_BELOW_THRESHOLD
-    return 0
 
 
-def print_summary(run: dict[str, Any], gates: dict[str, float], console: Console) -> None:
-    render(run, gates, console)
+def _missed(missed: list[str], console: Console) -> int:
+    if not missed:
+        return 0
+    console.print("[bold red]fail-under missed:[/] " + "; ".join(missed))
+    return EXIT_BELOW_THRESHOLD
 
 
 def _load_task(spec: str) -> Any:
@@ -163,13 +171,8 @@ def run_task(args: argparse.Namespace, gates: dict[str, float]) -> int:
     except ThresholdError as exc:
         print_summary(exc.run.raw, gates, console)
         print(exc.run.id)
-        console.print("[bold red]fail-under missed:[/] " + "; ".join(exc.missed))
-        return EXIT_BELOW_THRESHOLD
+        return _missed(exc.missed, console)
     except SpanlakeError as exc:
         raise CommandError(describe(exc)) from None
-    print_summary(run.raw, gates, console)
-    print(run.id)
-    if run.status != "completed":
-        reasons = "; ".join(str(e.get("error")) for e in (run.errors or [])[:3])
-        raise CommandError(f"run {run.name} {run.status}" + (f": {reasons}" if reasons else ""))
+    report_finished(run, gates, console)
     return 0
