@@ -36,7 +36,8 @@ from spanlake.ingest import native  # noqa: E402
 from spanlake.ingest.decode import decode_protobuf, decode_protobuf_python  # noqa: E402
 from spanlake.store.recent_keys import RecentSpanKeys  # noqa: E402
 from spanlake.store.schema import MIGRATIONS  # noqa: E402
-from spanlake.store.writer import _json_typed, append_spans, utc_now  # noqa: E402
+from spanlake.clock import utc_now  # noqa: E402
+from spanlake.store.writer import _json_typed, append_spans  # noqa: E402
 
 GROUP = 8  # requests per group commit: ~800 spans, what bench/ingest.py's writer sees
 

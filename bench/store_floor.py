@@ -34,7 +34,8 @@ import otlp_load  # noqa: E402
 from spanlake.ingest.decode import decode_protobuf  # noqa: E402
 from spanlake.store.connection import EMBEDDED_CHECKPOINT_THRESHOLD  # noqa: E402
 from spanlake.store.schema import MIGRATIONS  # noqa: E402
-from spanlake.store.writer import _json_typed, utc_now  # noqa: E402
+from spanlake.clock import utc_now  # noqa: E402
+from spanlake.store.writer import _json_typed  # noqa: E402
 
 VARIANTS = {
     "vacuum on (DuckDB default)": {"max_vacuum_tasks": "100"},

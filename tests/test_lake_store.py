@@ -22,7 +22,8 @@ from spanlake.store import Store, StoreConfig, compaction, datasets, jobs, locks
 from spanlake.store.connection import StoreConfigError
 from spanlake.store.ids import uuid7
 from spanlake.store.retention import RetentionPolicy, delete_expired_chunk
-from spanlake.store.writer import append_spans, utc_now
+from spanlake.clock import utc_now
+from spanlake.store.writer import append_spans
 
 needs_postgres = pytest.mark.skipif(
     not postgres_reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432 (the lake catalog these tests need)"

@@ -22,7 +22,7 @@ from spanlake.store import jobs
 from spanlake.store.migrate import migrate
 from spanlake.store.score_summary import score_summary
 from spanlake.store.scores import ScoreQuery, list_scores, score_stats, upsert_scores
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from spanlake.capture.rules import Rule, RuleSet, RulesError, parse_rules
 from spanlake.filters import FilterError, parse_time
 from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store.rule_scores import backlog_by_rule
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 CAPTURE_COMPONENT = "spanlake.capture.component"
 

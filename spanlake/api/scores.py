@@ -33,7 +33,7 @@ from spanlake.store.rule_scores import RULE_JOB_KIND
 from spanlake.store import jobs
 from spanlake.store import scores as score_store
 from spanlake.store.score_summary import score_summary
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
 

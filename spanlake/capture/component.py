@@ -26,7 +26,7 @@ from spanlake.capture.rules import RuleSet, RulesError, ScorerCatalog, load_rule
 from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
 from spanlake.capture.stage import CaptureStage
 from spanlake.store import locks
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 if TYPE_CHECKING:
     from spanlake.server import Services

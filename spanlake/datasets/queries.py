@@ -17,7 +17,7 @@ from spanlake.datasets.service import resolve
 from spanlake.datasets.errors import NotFound
 from spanlake.store import dataset_items, datasets, scores
 from spanlake.store.dataset_items import ItemQuery
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 _EPOCH = dt.datetime(1970, 1, 1)
 

@@ -22,7 +22,7 @@ from typing import Any
 from spanlake.scoring.base import ScoreContext, ScoreResult, ScoringError, TransientError, as_text
 from spanlake.scoring.engine import MAX_EXPLANATION, backoff_delay
 from spanlake.scoring.registry import RegisteredScorer
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 
 @dataclass

@@ -18,7 +18,7 @@ from spanlake.datasets.run_validate import RunSpec
 from spanlake.datasets.service import resolve
 from spanlake.store import datasets, jobs, runs
 from spanlake.store.ids import uuid7
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 KIND = "run"
 NO_RESULT = "no result was posted for this item before the run was completed"

@@ -17,7 +17,7 @@ import duckdb
 from spanlake.filters import CompiledFilter
 from spanlake.query.span_rows import SPAN_SELECT, iso_from_ns, span_from_row
 from spanlake.store.schema import TRACE_KEY_SQL, trace_key
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from spanlake.scoring.config import EngineConfig
 from spanlake.scoring.registry import RegisteredScorer
 from spanlake.store import Store, jobs
 from spanlake.store.scores import upsert_scores
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from spanlake.scoring.engine import BatchRunner
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.store import jobs
 from spanlake.store.rule_scores import RULE_JOB_KIND, take_queued
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 if TYPE_CHECKING:
     from spanlake.server import Services

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from spanlake.store.dataset_items import keyset_after, visible
 from spanlake.store.datasets import last_change
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 _KEYS = [("epoch_us(i.created_at)", False), ("i.id", False)]
 _RFC3339 = "'%Y-%m-%dT%H:%M:%S.%fZ'"

@@ -17,7 +17,7 @@ import duckdb
 
 from spanlake.store.ids import uuid7
 from spanlake.store.locks import hold as hold_lock
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 
 _SELECT = "d.id, d.name, d.description, d.metadata::VARCHAR, d.created_at, d.updated_at"

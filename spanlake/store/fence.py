@@ -24,7 +24,7 @@ import duckdb
 
 from spanlake.store import Store, locks
 from spanlake.store.conflicts import is_conflict
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

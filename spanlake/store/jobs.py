@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from spanlake.store.relations import rows_relation
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
 ITEM_PENDING, ITEM_DONE, ITEM_FAILED = "pending", "done", "failed"

@@ -23,7 +23,7 @@ import datetime as dt
 
 import duckdb
 
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 UNIQUENESS = "uniqueness"
 MAINTENANCE = "maintenance"

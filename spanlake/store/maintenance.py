@@ -38,7 +38,7 @@ from spanlake.store import compaction, locks
 from spanlake.store.fence import WriteFence
 from spanlake.store.retention import ChunkResult, RetentionPolicy, delete_expired_chunk
 from spanlake.store.vacuum import checkpoint
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 if TYPE_CHECKING:
     from spanlake.server import Services

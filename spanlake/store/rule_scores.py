@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 RULE_JOB_KIND = "score_rule"
 TARGETS = "_rule_score_targets"

@@ -27,7 +27,7 @@ from spanlake.store.actor import current_actor
 from spanlake.store.dataset_items import visible
 from spanlake.store.scores import SCORE_COLUMNS
 from spanlake.store.locks import hold as hold_lock
-from spanlake.store.writer import utc_now
+from spanlake.clock import utc_now
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "pending", "running", "completed", "failed", "cancelled"
 OPEN_STATUSES = (PENDING, RUNNING)

@@ -10,7 +10,6 @@ groups because spans arrive time-ordered.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spanlake.clock import utc_now
 from spanlake.store.recent_keys import RecentSpanKeys
 from spanlake.store.schema import JSON_COLUMNS, SPAN_SCHEMA, TRACE_KEY_SQL
 
@@ -71,11 +71,6 @@ class AppendResult:
     @property
     def duplicates(self) -> int:
         return self.received - self.stored
-
-
-def utc_now() -> dt.datetime:
-    """Naive UTC, the form every TIMESTAMP column of the store holds."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def append_spans(
