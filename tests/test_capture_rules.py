@@ -148,6 +148,12 @@ def test_max_per_hour_caps_captures(make_server, tmp_path):
     send(server, [span(trace_id, new_span_id(), "capped-op") for _ in range(2)])
     assert len(items(server, "capped")) == 3
     assert rules_counters(server)["capped"]["rate_limited"] == 4
+    # A rule out of budget beside one that captures, in one load: the other rule still captures.
+    error_span = span(trace_id, new_span_id(), "capped-op", error=True)
+    send(server, [span(trace_id, new_span_id(), "capped-op"), error_span])
+    assert [i["source_span_id"] for i in items(server, "errors")] == [error_span.span_id.hex()]
+    assert len(items(server, "capped")) == 3
+    assert rules_counters(server)["capped"]["rate_limited"] == 6
 
 
 BY_NAME_RULE = """

@@ -113,6 +113,7 @@ class CaptureStage:
             if allowed[index] < n_sampled:
                 limited.add(index)
         allowed = {index: n for index, n in allowed.items() if n}
+        limited &= allowed.keys()  # a rule with no budget left has no picks at all
         if not allowed:
             return
         picks = _picks(sampled_hits, allowed, limited)
