@@ -1,7 +1,8 @@
 """Background components of a running server (capture rules, scoring workers, runs, retention).
 
 Each is a module with `async def start(services) -> Component`; the server starts them after the
-store and queue, in this order, and stops them in reverse before draining the write queue.
+store and ingest log, in this order (the loader starts after them), and stops them in reverse
+before the loader stops.
 A module that is not present (a package not built yet) is skipped.
 """
 

@@ -1,7 +1,8 @@
 """`spanlake serve`: gRPC and HTTP in one asyncio process, wired to one store.
 
-Start order: store, write queue, receiver, listeners. Stop order is the reverse, and a stop
-(SIGTERM/SIGINT) first refuses new work, then commits everything already accepted, then exits 0.
+Start order: store, ingest log, loader, receiver, components, listeners. A stop (SIGTERM/SIGINT)
+refuses new work, lets the log fsync what it was writing, stops the loader after the transaction
+in progress and exits 0: whatever is not loaded yet stays in the log and loads at the next start.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import uvicorn
 from spanlake.api.app import build_app
 from spanlake.auth import KeyRing
 from spanlake.components import start_components, stop_components
+from spanlake.ingest.loader import Loader, LoaderConfig
+from spanlake.ingest.log import IngestLog, LogConfig
 from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
-from spanlake.ingest.queue import QueueConfig, WriteQueue
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.metrics import Metrics
 from spanlake.outbound import OutboundPolicy
@@ -40,7 +42,8 @@ class Services:
 
     settings: Settings
     store: Store
-    queue: WriteQueue
+    log: IngestLog
+    loader: Loader
     receiver: Receiver
     metrics: Metrics
     keys: KeyRing
@@ -66,13 +69,21 @@ class Services:
             threads=settings.duckdb_threads,
         )
         store = await asyncio.to_thread(Store.open, store_config)
-        queue = WriteQueue(store, QueueConfig(max_pending_spans=settings.queue_max_spans), on_commit=metrics.on_commit)
-        metrics.watch_queue_depth(lambda: queue.depth_spans)
         if not store_config.is_lake:
             metrics.watch_wal(embedded_wal_file(store_config))
-        queue.start()
+        try:
+            # On a lake too the log is on this replica's own disk, in its data directory.
+            ingest_log = await asyncio.to_thread(
+                IngestLog.open, store_config.data_dir / "ingest-log", LogConfig(max_unloaded_bytes=settings.log_max_bytes)
+            )
+        except BaseException:
+            await asyncio.to_thread(store.close)
+            raise
+        ingest_log.start()
+        metrics.watch_log(ingest_log)
+        loader = Loader(ingest_log, store, metrics, LoaderConfig(max_spans=settings.load_max_spans))
         receiver = Receiver(
-            queue,
+            ingest_log,
             metrics,
             ReceiverConfig(
                 max_message_bytes=settings.max_message_bytes,
@@ -80,14 +91,19 @@ class Services:
                 decode_workers=settings.decode_workers,
             ),
         )
-        return cls(settings, store, queue, receiver, metrics, keys, Sessions(keys), outbound=outbound)
+        receiver.on_append = loader.appended
+        return cls(settings, store, ingest_log, loader, receiver, metrics, keys, Sessions(keys), outbound=outbound)
 
     async def stop(self) -> None:
-        """Commit what was accepted, then release everything, even after a partial start."""
+        """Stop taking spans, stop the loader, release everything, even after a partial start.
+
+        The loader stops after its transaction in progress: the log holds the rest, fsynced."""
         self.ready = False
         self.stopping = True
+        self.log.stop_accepting()
         await stop_components(self)
-        await self.queue.drain_and_stop()
+        await self.loader.stop()
+        await self.log.close()
         self.receiver.close()
         await asyncio.to_thread(self.store.close)
 
@@ -105,6 +121,8 @@ async def serve(settings: Settings) -> None:
     grpc_server: grpc.aio.Server | None = None
     try:
         await start_components(services)
+        # After the components: capture adds its commit stage, which replayed records need too.
+        await services.loader.start()
         handler = TraceExportHandler(services.receiver, services.keys, services.metrics)
         grpc_server, grpc_port = build_grpc_server(
             handler, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes
@@ -137,7 +155,7 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await asyncio.wait([asyncio.create_task(stop.wait()), http_task], return_when=asyncio.FIRST_COMPLETED)
-        log.info("stopping: refusing new requests, committing accepted spans")
+        log.info("stopping: refusing new requests; the ingest log keeps what is not loaded yet")
         services.ready = False
         services.stopping = True
         http.should_exit = True

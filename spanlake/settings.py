@@ -83,7 +83,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Budget for the bytes of all requests being decoded at once; over it, clients are told to retry.",
         int,
     ),
-    Setting("queue_max_spans", 50_000, "Spans that may wait for commit; over it, clients are told to retry.", int),
+    Setting(
+        "log_max_bytes",
+        2 * 1024**3,
+        "Ingest log bytes not loaded into the store yet; over it, clients are told to retry.",
+        int,
+    ),
+    Setting("load_max_spans", 25_000, "Most spans the loader moves from the ingest log into the store per transaction.", int),
     Setting("decode_workers", 0, "Processes that decode OTLP requests; 0 decodes on a thread of the server.", int),
     Setting("trace_quiet_seconds", 30.0, "A trace-scope capture rule judges a trace after this many quiet seconds.", float),
     Setting(
@@ -123,7 +129,8 @@ class Settings:
     metrics_require_key: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
     max_inflight_bytes: int = 256 * 1024 * 1024
-    queue_max_spans: int = 50_000
+    log_max_bytes: int = 2 * 1024**3
+    load_max_spans: int = 25_000
     decode_workers: int = 0
     trace_quiet_seconds: float = 30.0
     retention_days: int | None = None
@@ -141,8 +148,10 @@ class Settings:
                 raise SettingsError(f"{port_name}: {port} is not a port number (0-65535)")
         if self.max_message_bytes < 1024:
             raise SettingsError(f"max_message_bytes: {self.max_message_bytes} is below the 1024-byte minimum")
-        if self.queue_max_spans < 1:
-            raise SettingsError(f"queue_max_spans: must be >= 1, got {self.queue_max_spans}")
+        if self.log_max_bytes < 1024:
+            raise SettingsError(f"log_max_bytes: must be >= 1024, got {self.log_max_bytes}")
+        if self.load_max_spans < 1:
+            raise SettingsError(f"load_max_spans: must be >= 1, got {self.load_max_spans}")
         if self.duckdb_threads is not None and self.duckdb_threads < 1:
             raise SettingsError(f"duckdb_threads: must be >= 1, got {self.duckdb_threads}")
         if self.retention_days is not None and self.retention_days < 1:

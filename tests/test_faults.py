@@ -1,8 +1,10 @@
-"""Faults a production receiver meets: the disk fills up, the process is killed at random moments."""
+"""Faults a production receiver meets: the disk fills up, processes are killed mid-work.
+
+Kills at random moments under OTLP load and capture rules: tests/test_ingest_log.py.
+"""
 
 from __future__ import annotations
 
-import random
 import subprocess
 import threading
 import time
@@ -14,7 +16,6 @@ import pytest
 
 from datasets_client import list_all
 from otlp_builders import llm_trace, request
-from senders import AckingClients
 from test_durability import stored_span_count
 from test_ingest_grpc import export
 
@@ -72,23 +73,6 @@ def test_disk_full_is_retryable_loses_nothing_and_recovers(make_server, small_di
     server.restart()
     missing = [t for t in acked if stored_span_count(server, t) == 0]
     assert not missing, f"{len(missing)} acknowledged traces lost after restart"
-
-
-def test_repeated_sigkill_at_random_moments_keeps_every_ack_exactly_once(make_server):
-    """Four clients send whole traces; the server is killed at a random moment, three times over."""
-    server = make_server()
-    rng = random.Random(42)
-    snapshot: list[str] = []
-    for _round in range(3):
-        with AckingClients(server.grpc_target) as clients:
-            time.sleep(rng.uniform(0.5, 2.5))
-            server.kill()
-        snapshot += clients.acked
-        server.restart()  # the store must open without repair
-    assert len(snapshot) > 50
-    counts = {t: stored_span_count(server, t) for t in snapshot}
-    bad = {t: n for t, n in counts.items() if n != 10}
-    assert not bad, f"{len(bad)} of {len(snapshot)} acknowledged traces are not stored exactly once: {list(bad.items())[:5]}"
 
 
 def test_a_trickling_client_does_not_stall_others(shared_server):

@@ -128,9 +128,9 @@ def test_gzip_bomb_is_refused_after_decompression(make_server):
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_full_queue_answers_resource_exhausted_with_retry_info(make_server):
-    """With room for one request only, a burst gets some retryable refusals; nothing refused is stored."""
-    server = make_server("--queue-max-spans", "50")
+def test_full_log_answers_resource_exhausted_with_retry_info(make_server):
+    """With log room for about one request, a burst gets some retryable refusals; nothing refused is stored."""
+    server = make_server("--log-max-bytes", "60000")
     from concurrent.futures import ThreadPoolExecutor
 
     traces = [llm_trace(50) for _ in range(40)]
@@ -147,7 +147,7 @@ def test_full_queue_answers_resource_exhausted_with_retry_info(make_server):
         results = list(pool.map(send, traces))
     refused = [(t, e) for t, e in results if e is not None]
     accepted = [t for t, e in results if e is None]
-    assert refused, "a burst 40x the queue bound should see refusals"
+    assert refused, "a burst 40x the log bound should see refusals"
     assert accepted
     for trace_id, exc in refused:
         assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -130,12 +130,15 @@ def test_health_and_metrics(shared_server):
     assert httpx.get(f"{shared_server.http_url}/readyz").status_code == 200
     _, spans = llm_trace(3)
     post(shared_server, request(spans).SerializeToString(), PROTO)
+    httpx.get(f"{shared_server.http_url}/api/traces/{new_trace_id()}")  # waits for the loader
     text = httpx.get(f"{shared_server.http_url}/metrics").text
     for name in (
         "spanlake_spans_received_total",
         "spanlake_spans_stored_total",
         "spanlake_spans_rejected_total",
-        "spanlake_queue_depth_spans",
+        "spanlake_log_unloaded_bytes",
+        "spanlake_loader_lag_spans",
+        "spanlake_load_transaction_spans_bucket",
         "spanlake_commit_seconds_bucket",
     ):
         assert name in text

@@ -27,7 +27,9 @@ BUCKET = "spanlake-lake"
 DAY_NS = 86_400 * 10**9
 
 
-def post_spans(server: ServerProcess, spans: list, service: str) -> None:
+def post_spans(server: ServerProcess, spans: list, service: str, *, wait_loaded: bool = True) -> None:
+    """Export to one replica; by default, also wait until its loader has put them in the lake, so
+    the other replica's reads see them."""
     response = httpx.post(
         f"{server.http_url}/v1/traces",
         content=request(spans, service=service).SerializeToString(),
@@ -35,6 +37,8 @@ def post_spans(server: ServerProcess, spans: list, service: str) -> None:
         timeout=60,
     )
     response.raise_for_status()
+    if wait_loaded:
+        loaded(server)
 
 
 def trace_ids(server: ServerProcess, service: str) -> set[str]:
@@ -61,6 +65,15 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.3):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def loaded(server: ServerProcess) -> None:
+    """Wait until the replica's loader has put every span it acknowledged into the lake: another
+    replica's reads see them from then on (a replica's own reads wait for its loader by themselves)."""
+    wait_for(
+        lambda: not httpx.get(f"{server.http_url}/readyz", timeout=10).json()["loader"]["catching_up"],
+        30, f"the loader of {server.http_url} to catch up", interval=0.05,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +140,7 @@ def test_each_replica_sees_every_span_of_the_other(replicas):
         try:
             for _ in range(15):  # 15 commits of 8 traces each, on both replicas at once
                 batch = [llm_trace(3) for _ in range(8)]
-                post_spans(server, [s for _, spans in batch for s in spans], service)
+                post_spans(server, [s for _, spans in batch for s in spans], service, wait_loaded=False)
                 sent[key] += [t for t, _ in batch]
         except BaseException as exc:
             errors.append(exc)
@@ -140,6 +153,8 @@ def test_each_replica_sees_every_span_of_the_other(replicas):
     assert not errors, errors
     everything = set(sent["a"]) | set(sent["b"])
     assert len(everything) == 240
+    loaded(a)
+    loaded(b)
     for server in (a, b):
         assert trace_ids(server, service) == everything
     # Span level, across replicas: a trace sent to A, read whole from B, and the other way round.

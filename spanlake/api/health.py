@@ -15,7 +15,21 @@ async def readyz(request: Request) -> JSONResponse:
     services = request.app.state.services
     if not services.ready:
         return JSONResponse({"status": "starting" if not services.stopping else "stopping"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    # Ready means exports are accepted; a loader catching up on the log (after a restart or a
+    # burst) does not change that, but reads that wait for it may be slow, so say so.
+    loader = services.loader
+    behind = loader.unloaded_spans
+    return JSONResponse(
+        {
+            "status": "ready",
+            "loader": {
+                "catching_up": behind > 0,
+                "behind_spans": behind,
+                "behind_seconds": round(loader.lag_seconds(), 3),
+                "last_error": loader.last_error,
+            },
+        }
+    )
 
 
 async def metrics(request: Request) -> Response:

@@ -168,6 +168,6 @@ async def start(services: "Services") -> CaptureRules:
     scorers = scoring.registry.catalog() if scoring is not None else None
     ruleset = load_rules(path, scorers) if path else RuleSet()
     rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds, scorers)
-    services.queue.stages.append(rules.stage)
+    services.loader.stages.append(rules.stage)
     rules.start(services)
     return rules

@@ -20,8 +20,7 @@ from starlette.responses import Response
 from spanlake.api.body import read_body
 from spanlake.api.errors import ApiError
 from spanlake.ingest.ack import IngestError, Outcome
-from spanlake.ingest.decode import Decoded
-from spanlake.ingest.receiver import Encoding, Receiver, decompress
+from spanlake.ingest.receiver import Accepted, Encoding, Receiver, decompress
 from spanlake.metrics import Metrics
 
 PROTOBUF = "application/x-protobuf"
@@ -39,7 +38,7 @@ def _encoding_of(content_type: str | None) -> Encoding:
     )
 
 
-def _success(decoded: Decoded, encoding: Encoding) -> Response:
+def _success(decoded: Accepted, encoding: Encoding) -> Response:
     if encoding == "json":
         body: dict = {}
         if decoded.rejected:

@@ -1,8 +1,9 @@
-"""The one entry point both OTLP protocols call: bytes in, spans committed, result out.
+"""The one entry point both OTLP protocols call: bytes in, spans in the ingest log, result out.
 
 Memory stays bounded whatever clients do: a request is refused when it is over the size limit,
-when the bytes of requests being decoded exceed the in-flight budget, or when the write queue
-is full. Decoding (pure-Python CPU work) runs off the event loop, in threads or processes.
+when the bytes of requests being decoded exceed the in-flight budget, or when the ingest log's
+unloaded bytes are at their bound. Decoding (CPU work) and encoding the batch as a log record
+run off the event loop, in a thread or in processes; the caller's ack waits for the fsync.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import asyncio
 import logging
 import multiprocessing
 import zlib
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 from spanlake.ingest.ack import IngestError, Outcome
-from spanlake.ingest.decode import DecodeError, Decoded, decode_json, decode_protobuf
-from spanlake.ingest.queue import WriteQueue
+from spanlake.ingest.batch_bytes import encode_batch
+from spanlake.ingest.decode import DecodeError, decode_json, decode_protobuf
+from spanlake.ingest.log import IngestLog
 from spanlake.metrics import Metrics
 
 Encoding = Literal["protobuf", "json"]
@@ -46,8 +49,21 @@ class ReceiverConfig:
             raise ValueError(f"decode_workers must be >= 0, got {self.decode_workers}")
 
 
-def _decode(encoding: Encoding, body: bytes) -> Decoded:
-    return _DECODERS[encoding](body)
+@dataclass(frozen=True)
+class Accepted:
+    """What crosses back from the decoder: the batch as log record bytes, and partial success."""
+
+    payload: bytes
+    spans: int
+    rejected: int
+    error_message: str
+
+
+def _decode(encoding: Encoding, body: bytes) -> Accepted:
+    decoded = _DECODERS[encoding](body)
+    spans = decoded.spans.num_rows
+    payload = encode_batch(decoded.spans) if spans else b""
+    return Accepted(payload, spans, decoded.rejected, decoded.error_message)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -82,11 +98,12 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 
 
 class Receiver:
-    """Admission, decoding and the hand-off to the write queue."""
+    """Admission, decoding and the hand-off to the ingest log."""
 
-    def __init__(self, queue: WriteQueue, metrics: Metrics, config: ReceiverConfig = ReceiverConfig()):
+    def __init__(self, ingest_log: IngestLog, metrics: Metrics, config: ReceiverConfig = ReceiverConfig()):
         config.validate()
-        self._queue = queue
+        self._log = ingest_log
+        self.on_append: Callable[[int], None] = lambda spans: None
         self._metrics = metrics
         self.config = config
         self._inflight_bytes = 0
@@ -104,8 +121,8 @@ class Receiver:
             self._executor = self._new_executor()
             broken.shutdown(wait=False, cancel_futures=True)
 
-    async def accept(self, body: bytes, encoding: Encoding) -> Decoded:
-        """Decode and store one export request; returns what was decoded (for partial success)."""
+    async def accept(self, body: bytes, encoding: Encoding) -> Accepted:
+        """Decode one export request and append it to the log; returns it (for partial success)."""
         size = len(body)
         if size > self.config.max_message_bytes:
             raise IngestError(
@@ -113,7 +130,7 @@ class Receiver:
             )
         if self._inflight_bytes + size > self.config.max_inflight_bytes and self._inflight_bytes > 0:
             raise IngestError(Outcome.QUEUE_FULL, "too many bytes being decoded; retry later")
-        self._queue.check_room()
+        self._log.check_room(size)
         self._inflight_bytes += size
         try:
             loop = asyncio.get_running_loop()
@@ -127,10 +144,12 @@ class Receiver:
                 raise IngestError(Outcome.STORE_FAILED, "the decoder restarted; retry") from None
         finally:
             self._inflight_bytes -= size
-        self._metrics.spans_received.inc(decoded.spans.num_rows + decoded.rejected)
+        self._metrics.spans_received.inc(decoded.spans + decoded.rejected)
         if decoded.rejected:
             self._metrics.spans_rejected.labels("invalid_span").inc(decoded.rejected)
-        await self._queue.submit(decoded.spans)
+        if decoded.spans:
+            await self._log.append(decoded.payload, decoded.spans)
+            self.on_append(decoded.spans)
         return decoded
 
     def close(self) -> None:

@@ -8,8 +8,8 @@ other replicas a retention chunk loses every race and, retried forever, never la
 
 How: every replica watches the `write-fence` lock row. A replica whose write keeps losing takes
 the fence (a lease on that row), waits until the others have seen it, runs its transaction, and
-drops the fence. The others' writers start no transaction meanwhile; their ingest queues keep
-accepting and their acks wait, at most `MAX_FENCE_SECONDS`. Correctness never depends on the
+drops the fence. The others' writers start no transaction meanwhile; their ingest logs keep
+acknowledging and their loaders wait, at most `MAX_FENCE_SECONDS`. Correctness never depends on the
 fence (conflict detection still decides); it only makes sure the delete gets its turn.
 """
 

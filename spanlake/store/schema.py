@@ -262,6 +262,16 @@ MIGRATIONS: list[list[str]] = [
         # A score may target a dataset item (an item added by hand has no trace to score).
         "ALTER TABLE scores ADD COLUMN IF NOT EXISTS item_id VARCHAR",
     ],
+    [
+        # How far each ingest log (ingest/log.py; one per server, on its local disk) has been
+        # loaded. The loader appends a row in the same transaction as the spans it loads, so a
+        # crash replays from exactly there; appends only, so replicas on a lake never conflict.
+        """CREATE TABLE IF NOT EXISTS ingest_log_positions (
+    log_id VARCHAR,
+    position BIGINT,
+    loaded_at TIMESTAMP
+)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

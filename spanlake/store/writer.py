@@ -1,4 +1,4 @@
-"""Appending span batches: one group commit, one transaction, bulk statements only.
+"""Appending span batches: one slice of the ingest log, one transaction, bulk statements only.
 
 Knows nothing about OTLP. Deduplicates on (trace_id, span_id) without a unique index (DuckLake
 has none). Spans that may be stored already (all of them on a lake; on the embedded store only
