@@ -1,16 +1,22 @@
 """Ingest benchmark (issue 2): durable OTLP/gRPC ingest vs a parse-and-drop receiver, same run.
 
 Phases, each against a fresh server process on free 127.0.0.1 ports:
-  1. drop      bench/drop_receiver.py: parse ExportTraceServiceRequest, answer, keep nothing
-  2. spanlake  `spanlake serve` (fresh temp data dir): spans/s acked (= committed), then
-               SIGTERM (drain + CHECKPOINT) and bytes of spanlake.duckdb per stored span
-  3. overload  a fresh `spanlake serve` with the default --queue-max-spans, hammered by many
-               more in-flight calls for --overload-seconds: peak RSS (VmHWM, server plus any
-               decode worker processes), RESOURCE_EXHAUSTED refusals, spans stored
+  1. drop       bench/drop_receiver.py: parse ExportTraceServiceRequest, answer, keep nothing
+  2. spanlake   `spanlake serve` (fresh temp data dir): spans/s acked (= in the fsynced ingest
+                log), then SIGTERM and, after a restart has loaded the log, bytes of
+                spanlake.duckdb per stored span
+  3. sustained  a fresh server under the same load for --sustained-seconds: spans/s loaded into
+                the store (queryable), from spanlake_spans_stored_total at both ends of the window
+  4. latency    a fresh server at half the acked rate of phase 2: p99 ack latency, and
+                ack-to-queryable (a probe exports one trace and times GET /api/traces/{id})
+  5. overload   a fresh `spanlake serve` with the default --log-max-bytes, offered twice the
+                acked rate of phase 2 (--overload-factor; up to --overload-concurrency calls in
+                flight) for --overload-seconds: peak RSS (VmHWM, server plus any
+                decode worker processes), RESOURCE_EXHAUSTED refusals, spans stored
 The load generator (bench/load_client.py) runs in its own process and sends requests rendered
 from pre-serialized templates (bench/otlp_load.py): 10 traces x 10 spans of LLM-agent spans.
 
-    python bench/ingest.py                    # full run (~2.5 min)
+    python bench/ingest.py                    # full run (~6 min)
     python bench/ingest.py --quick            # smoke run (~30 s)
     python bench/ingest.py --decode-workers 2 --profile /tmp/prof   # + py-spy of the server
 """
@@ -29,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +122,7 @@ def _pool_file(size: int, seed: int) -> Path:
 
 def run_client(target: str, pool_file: Path, *, concurrency: int, warmup: float, seconds: float,
                channels: int, retry_pause_ms: float, watch_pid: int | None = None, drain: float = 30.0,
-               on_window: Callable[[], None] | None = None) -> dict:
+               on_window: Callable[[], None] | None = None, rate: float | None = None) -> dict:
     """Run load_client.py to completion; meanwhile sample the server's RSS and CPU.
 
     `on_window` is called once when the measured window opens (e.g. to start a profiler).
@@ -124,6 +131,7 @@ def run_client(target: str, pool_file: Path, *, concurrency: int, warmup: float,
         sys.executable, str(HERE / "load_client.py"), "--target", target, "--pool-file", str(pool_file),
         "--concurrency", str(concurrency), "--warmup", str(warmup), "--seconds", str(seconds),
         "--channels", str(channels), "--retry-pause-ms", str(retry_pause_ms), "--drain-seconds", str(drain),
+        *(["--rate", str(rate)] if rate else []),
     ]
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     if client.stdout.readline().strip() != "started":  # the client's clock starts now
@@ -248,19 +256,40 @@ class _Profiler:
             print(f"   py-spy raw stacks: {self.out}; summary: python bench/profile_top.py {self.out}")
 
 
-def phase_spanlake(args: argparse.Namespace, pool_file: Path, workdir: Path) -> dict:
-    data = workdir / "spanlake-throughput"
+def phase_spanlake(args: argparse.Namespace, pool_file: Path, workdir: Path, seconds: float | None = None,
+                   name: str = "spanlake-throughput") -> dict:
+    """Acked spans/s over the window, and spans/s loaded into the store (queryable) in it."""
+    seconds = seconds or args.seconds
+    data = workdir / name
     server = ServerProcess(data, *_server_flags(args)).start()
-    profiler = _Profiler(args, "throughput", args.seconds, server.proc.pid) if args.profile else None
+    profiler = _Profiler(args, "throughput", seconds, server.proc.pid) if args.profile else None
+    marks: dict[str, float] = {}
+
+    def mark(key: str) -> None:
+        marks[key] = _metrics(server).get("spanlake_spans_stored_total", 0.0)
+        marks[key + "_t"] = time.monotonic()
+
+    timer = threading.Timer(seconds, mark, ["end"])
+
+    def on_window() -> None:
+        mark("start")
+        timer.start()
+        if profiler:
+            profiler.start()
+
     try:
         result = run_client(server.grpc_target, pool_file, concurrency=args.concurrency, warmup=args.warmup,
-                            seconds=args.seconds, channels=args.channels, retry_pause_ms=10,
-                            watch_pid=server.proc.pid, on_window=profiler.start if profiler else None)
+                            seconds=seconds, channels=args.channels, retry_pause_ms=10,
+                            watch_pid=server.proc.pid, on_window=on_window)
+        timer.join()
         metrics = _metrics(server)
     finally:
         code = server.stop(timeout=120)
     if profiler is not None:
         profiler.wait()
+    result["loaded_spans_per_s"] = (marks["end"] - marks["start"]) / (marks["end_t"] - marks["start_t"])
+    result["log_unloaded_bytes_at_end"] = metrics.get("spanlake_log_unloaded_bytes", 0)
+    _load_rest(server)
     commits = metrics.get("spanlake_commit_seconds_count", 0)
     result["exit_code"] = code
     result["commits"] = int(commits)
@@ -273,8 +302,74 @@ def phase_spanlake(args: argparse.Namespace, pool_file: Path, workdir: Path) -> 
     return result
 
 
-def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path) -> dict:
+def _load_rest(server: ServerProcess) -> None:
+    """Start the stopped server once more until its loader has emptied the log, then stop it."""
+    server.start()
+    deadline = time.monotonic() + 600
+    while httpx.get(f"{server.http_url}/readyz", timeout=10).json()["loader"]["catching_up"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the loader did not catch up within 10 minutes")
+        time.sleep(0.5)
+    server.stop(timeout=120)
+
+
+def phase_sustained(args: argparse.Namespace, pool_file: Path, workdir: Path) -> dict:
+    """Spans loaded (queryable) per second while the load runs: the store's pace, not the log's."""
+    return phase_spanlake(args, pool_file, workdir, args.sustained_seconds, "spanlake-sustained")
+
+
+def _probe_queryable(server: ServerProcess, stop: threading.Event, out: list[float]) -> None:
+    """Export one small trace at a time; time from its ack until GET /api/traces/{id} has it all."""
+    import grpc
+    from otlp_builders import llm_trace, request
+
+    channel = grpc.insecure_channel(server.grpc_target)
+    export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                 request_serializer=None, response_deserializer=None)
+    with httpx.Client(base_url=server.http_url, timeout=30) as http:
+        while not stop.is_set():
+            trace_id, spans = llm_trace(3)
+            export(request(spans).SerializeToString(), timeout=30)
+            acked = time.monotonic()
+            while len(http.get(f"/api/traces/{trace_id}").json().get("spans", [])) < 3:
+                time.sleep(0.01)
+            out.append(time.monotonic() - acked)
+            stop.wait(0.2)
+    channel.close()
+
+
+def phase_latency(args: argparse.Namespace, pool_file: Path, workdir: Path, acked_spans_per_s: float) -> dict:
+    """Half the maximum acked rate: ack latency and ack-to-queryable, both p99."""
+    spans_per_request = 100  # otlp_load templates: 10 traces x 10 spans
+    rate = acked_spans_per_s / 2 / spans_per_request
+    server = ServerProcess(workdir / "spanlake-latency", *_server_flags(args)).start()
+    stop, probes = threading.Event(), []
+    prober = threading.Thread(target=_probe_queryable, args=(server, stop, probes), daemon=True)
+    try:
+        prober.start()
+        result = run_client(server.grpc_target, pool_file, concurrency=args.concurrency, warmup=args.warmup,
+                            seconds=args.latency_seconds, channels=args.channels, retry_pause_ms=10,
+                            watch_pid=server.proc.pid, rate=rate)
+    finally:
+        stop.set()
+        prober.join(30)
+        server.stop(timeout=120)
+    probes.sort()
+    result["target_spans_per_s"] = round(rate * spans_per_request)
+    result["queryable_ms"] = {
+        "p50": round(probes[len(probes) // 2] * 1000, 1) if probes else None,
+        "p99": round(probes[min(len(probes) - 1, int(0.99 * len(probes)))] * 1000, 1) if probes else None,
+        "max": round(probes[-1] * 1000, 1) if probes else None,
+        "probes": len(probes),
+    }
+    return result
+
+
+def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path, acked_spans_per_s: float | None) -> dict:
+    """`--overload-factor` times the acked rate of phase 2 (paced), or, without phase 2 or with
+    factor 0, as many calls as `--overload-concurrency` keeps in flight."""
     data = workdir / "spanlake-overload"
+    rate = acked_spans_per_s * args.overload_factor / 100 if acked_spans_per_s and args.overload_factor else None
     server = ServerProcess(data, *_server_flags(args)).start()
     # Profile the second half of the overload, when the queue has had time to fill.
     profiler = _Profiler(args, "overload", args.overload_seconds / 2, server.proc.pid) if args.profile else None
@@ -283,7 +378,7 @@ def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path) -> 
                             warmup=args.overload_seconds / 2, seconds=args.overload_seconds / 2,
                             channels=args.overload_channels, retry_pause_ms=args.retry_pause_ms,
                             watch_pid=server.proc.pid, drain=args.drain_seconds,
-                            on_window=profiler.start if profiler else None)
+                            on_window=profiler.start if profiler else None, rate=rate)
         metrics = _metrics(server)
     finally:
         started = time.monotonic()
@@ -293,7 +388,9 @@ def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path) -> 
         profiler.wait()
     result["exit_code"] = code
     result["overload_seconds"] = args.overload_seconds
+    result["offered_spans_per_s"] = round(rate * 100) if rate else None
     result["server_spans_received"] = int(metrics.get("spanlake_spans_received_total", 0))
+    _load_rest(server)
     result.update(_store_figures(data))
     return result
 
@@ -323,8 +420,21 @@ def _report(results: dict) -> None:
             print(f"   !! {lake['LOST_ACKED_SPANS']} acked spans missing from the store")
     if drop and lake:
         print(f"   ratio          : {lake['spans_per_s'] / drop['spans_per_s']:.3f} (target >= 0.25)")
+    sus, lat = results.get("sustained"), results.get("latency")
+    if sus:
+        print(f"   sustained {sus['window_seconds']:.0f}s: {sus['loaded_spans_per_s']:>10,.0f} spans/s loaded "
+              f"({sus['spans_per_s']:,.0f} acked), {sus.get('spans_per_commit', 0):,} spans/load, "
+              f"log unloaded at end {sus['log_unloaded_bytes_at_end'] / 1e6:,.0f} MB")
+        if drop:
+            print(f"   sustained ratio: {sus['loaded_spans_per_s'] / drop['spans_per_s']:.3f} (target >= 0.15)")
+    if lat:
+        print(f"   at half rate   : {lat['spans_per_s']:,.0f} spans/s acked (target {lat['target_spans_per_s']:,}), "
+              f"ack p50 {lat['latency_ms']['p50']} ms p99 {lat['latency_ms']['p99']} ms (target <= 50), "
+              f"ack-to-queryable p50 {lat['queryable_ms']['p50']} ms p99 {lat['queryable_ms']['p99']} ms "
+              f"max {lat['queryable_ms']['max']} ms over {lat['queryable_ms']['probes']} probes (target p99 <= 2000)")
     if over:
-        print(f"   overload {over['overload_seconds']:.0f}s  : peak RSS {over['server_vmhwm_mb']} MB VmHWM "
+        offered = f"{over['offered_spans_per_s']:,} spans/s offered" if over.get("offered_spans_per_s") else "closed loop"
+        print(f"   overload {over['overload_seconds']:.0f}s  : {offered}, peak RSS {over['server_vmhwm_mb']} MB VmHWM "
               f"(sampled {over['server_peak_rss_sampled_mb']} MB over {over['server_processes']} processes), "
               f"{over['refusals']:,} RESOURCE_EXHAUSTED, {over['spans_per_s']:,.0f} spans/s acked in the 2nd half, "
               f"errors {over['errors']}, shutdown {over['shutdown_s']} s, stored {over['stored_spans']:,}")
@@ -338,9 +448,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="in-flight Export calls (throughput phases)")
     parser.add_argument("--channels", type=int, default=1, help="gRPC channels the client spreads calls over")
     parser.add_argument("--overload-seconds", type=float, default=60.0)
+    parser.add_argument("--overload-factor", type=float, default=2.0,
+                        help="offer this many times phase 2's acked rate (0: closed loop at --overload-concurrency)")
+    parser.add_argument("--latency-max-rate", type=float, help="acked spans/s to halve when phase 2 is not run")
+    parser.add_argument("--sustained-seconds", type=float, default=120.0, help="window of the sustained phase")
+    parser.add_argument("--latency-seconds", type=float, default=30.0, help="window of the half-rate latency phase")
     parser.add_argument("--overload-concurrency", type=int, default=2500,
-                        help="in-flight calls during overload; 2500 x 100 spans exceeds the default 200,000-span "
-                             "queue (above ~2000 in-flight calls grpc-core itself starts to CANCEL some)")
+                        help="in-flight calls during overload: 2x or more what the server can take "
+                             "(above ~2000 in-flight calls grpc-core itself starts to CANCEL some)")
     parser.add_argument("--overload-channels", type=int, default=8)
     parser.add_argument("--drain-seconds", type=float, default=30.0,
                         help="after the overload window, wait this long for in-flight calls, then cancel them")
@@ -350,7 +465,7 @@ def main() -> None:
     parser.add_argument("--decode-workers", type=int, default=0, help="passed to spanlake serve")
     parser.add_argument("--rules", type=Path, help="capture rules file, passed to spanlake serve")
     parser.add_argument("--server-arg", action="append", default=[], help="extra spanlake serve flags, e.g. '--memory-limit 1GB'")
-    parser.add_argument("--phases", default="drop,spanlake,overload", help="comma-separated subset to run")
+    parser.add_argument("--phases", default="drop,spanlake,sustained,latency,overload", help="comma-separated subset to run")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 s windows, 10 s overload, small pool")
     parser.add_argument("--profile", help="directory for a py-spy profile (raw stacks) of the spanlake phase")
     parser.add_argument("--profile-label", default="spanlake", help="file name of the profile")
@@ -359,6 +474,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.pool = min(args.seconds, 5.0), min(args.warmup, 1.0), min(args.pool, 256)
+        args.sustained_seconds, args.latency_seconds = min(args.sustained_seconds, 10.0), min(args.latency_seconds, 5.0)
         if "--overload-seconds" not in sys.argv:
             args.overload_seconds = 10.0
         if "--drain-seconds" not in sys.argv:
@@ -380,10 +496,18 @@ def main() -> None:
                 results["drop"] = phase_drop(args, pool_file)
             elif phase == "spanlake":
                 results["spanlake"] = phase_spanlake(args, pool_file, workdir)
+            elif phase == "sustained":
+                results["sustained"] = phase_sustained(args, pool_file, workdir)
+            elif phase == "latency":
+                acked = results.get("spanlake", {}).get("spans_per_s") or args.latency_max_rate
+                if not acked:
+                    raise SystemExit("the latency phase needs the spanlake phase first, or --latency-max-rate")
+                results["latency"] = phase_latency(args, pool_file, workdir, acked)
             elif phase == "overload":
-                results["overload"] = phase_overload(args, pool_file, workdir)
+                acked = results.get("spanlake", {}).get("spans_per_s") or args.latency_max_rate
+                results["overload"] = phase_overload(args, pool_file, workdir, acked)
             else:
-                raise SystemExit(f"unknown phase {phase!r}; use drop, spanlake, overload")
+                raise SystemExit(f"unknown phase {phase!r}; use drop, spanlake, sustained, latency, overload")
     if "drop" in results and "spanlake" in results:
         results["ratio"] = round(results["spanlake"]["spans_per_s"] / results["drop"]["spans_per_s"], 3)
     _report(results)

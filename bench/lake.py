@@ -3,7 +3,8 @@
 Each phase gets a fresh lake: a new PostgreSQL database on 127.0.0.1:5432 as the catalog and a
 new Parquet directory (or `--data-path s3://bucket/prefix/` with the AWS_* variables set). The
 load generator (bench/load_client.py, pre-serialized 100-span LLM requests) runs one process
-per replica, all at once; a span counts when its export call was acked (= committed).
+per replica, all at once; a span counts as acked when its export call was acked (= in the
+replica's ingest log), and as loaded once the replica's loader has committed it to the lake.
 
     python bench/lake.py                       # 1 vs 2 replicas, 20 s windows
     python bench/lake.py --seconds 40 --concurrency 16
@@ -52,12 +53,22 @@ def phase(replicas: int, args: argparse.Namespace, pool_file: Path, workdir: Pat
         for i in range(replicas):
             servers.append(ServerProcess(workdir / f"{dbname}-{i}", *flags).start(timeout=120))
         results: list[dict] = [{} for _ in servers]
+        window_start: list[tuple[float, float]] = [(0.0, 0.0) for _ in servers]
 
         def load(i: int) -> None:
+            def mark() -> None:
+                window_start[i] = (time.monotonic(), _metric(servers[i], "spanlake_spans_stored"))
+
             results[i] = run_client(
                 servers[i].grpc_target, pool_file, concurrency=args.concurrency, warmup=args.warmup,
                 seconds=args.seconds, channels=2, retry_pause_ms=10, watch_pid=servers[i].proc.pid,
+                on_window=mark,
             )
+            # Spans the replica's loader put in the lake from the window's start until now (the
+            # window plus the client's drain): the lake's pace, where acked is the ingest log's.
+            started, stored = window_start[i]
+            results[i]["loaded_spans_per_s"] = (_metric(servers[i], "spanlake_spans_stored") - stored) / (
+                time.monotonic() - started)
 
         threads = [threading.Thread(target=load, args=(i,)) for i in range(replicas)]
         for t in threads:
@@ -70,6 +81,7 @@ def phase(replicas: int, args: argparse.Namespace, pool_file: Path, workdir: Pat
         return {
             "replicas": replicas,
             "spans_per_s": round(total),
+            "loaded_spans_per_s": round(sum(r["loaded_spans_per_s"] for r in results)),
             "per_replica_spans_per_s": [round(r["spans_per_s"]) for r in results],
             "p50_ms": [r["latency_ms"]["p50"] for r in results],
             "p99_ms": [r["latency_ms"]["p99"] for r in results],
@@ -148,12 +160,13 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row))
     one, two = rows
-    print("\n| replicas | spans/s acked (sum) | per replica | p50 / p99 ms per replica | conflict retries |")
-    print("| ---: | ---: | --- | --- | --- |")
+    print("\n| replicas | spans/s acked (sum) | spans/s loaded into the lake (sum) | per replica (acked) | "
+          "p50 / p99 ms per replica | conflict retries |")
+    print("| ---: | ---: | ---: | --- | --- | --- |")
     for row in rows:
         lat = ", ".join(f"{a:g} / {b:g}" for a, b in zip(row["p50_ms"], row["p99_ms"]))
-        print(f"| {row['replicas']} | {row['spans_per_s']:,} | {row['per_replica_spans_per_s']} | {lat} | "
-              f"{[int(r) for r in row['conflict_retries']]} |")
+        print(f"| {row['replicas']} | {row['spans_per_s']:,} | {row['loaded_spans_per_s']:,} | "
+              f"{row['per_replica_spans_per_s']} | {lat} | {[int(r) for r in row['conflict_retries']]} |")
     print(f"\ntwo replicas / one replica: {two['spans_per_s'] / max(1, one['spans_per_s']):.2f}x")
 
 

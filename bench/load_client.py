@@ -40,10 +40,29 @@ class _Stats:
         self.latencies: list[float] = []
 
 
+class _Pacer:
+    """Spaces calls `1/rate` seconds apart across all workers (None: as fast as they can)."""
+
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next = time.monotonic()
+
+    async def turn(self) -> None:
+        if not self.interval:
+            return
+        slot = max(self.next, time.monotonic())
+        self.next = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 async def _worker(call, pool, counter, stats: _Stats, window: tuple[float, float], stop_at: float,
-                  retry_pause: float, metadata) -> None:
+                  retry_pause: float, metadata, pacer: _Pacer) -> None:
     start, end = window
-    while (now := time.monotonic()) < stop_at:
+    while time.monotonic() < stop_at:
+        await pacer.turn()
+        now = time.monotonic()
         template = pool[next(counter) % len(pool)]
         body = template.render_now()
         try:
@@ -71,7 +90,7 @@ async def _worker(call, pool, counter, stats: _Stats, window: tuple[float, float
 
 
 async def run(target: str, pool: list, *, concurrency: int, warmup: float, seconds: float, channels: int,
-              retry_pause: float, drain: float = 30.0, api_key: str | None = None) -> dict:
+              retry_pause: float, drain: float = 30.0, api_key: str | None = None, rate: float | None = None) -> dict:
     options = [("grpc.max_send_message_length", 64 * 1024 * 1024), ("grpc.use_local_subchannel_pool", 1)]
     chans = [grpc.aio.insecure_channel(target, options=options) for _ in range(channels)]
     for channel in chans:
@@ -83,8 +102,9 @@ async def run(target: str, pool: list, *, concurrency: int, warmup: float, secon
     print("started", flush=True)  # the orchestrator aligns its CPU/RSS sampling on this line
     begin = time.monotonic()
     window = (begin + warmup, begin + warmup + seconds)
+    pacer = _Pacer(rate)
     workers = [
-        asyncio.create_task(_worker(calls[i % channels], pool, counter, stats, window, window[1], retry_pause, metadata))
+        asyncio.create_task(_worker(calls[i % channels], pool, counter, stats, window, window[1], retry_pause, metadata, pacer))
         for i in range(concurrency)
     ]
     # Calls still in flight `drain` seconds after the window are cancelled (counted, not errors).
@@ -130,6 +150,7 @@ def main() -> None:
     parser.add_argument("--retry-pause-ms", type=float, default=10.0, help="pause after a refused call")
     parser.add_argument("--drain-seconds", type=float, default=30.0, help="wait for in-flight calls after the window")
     parser.add_argument("--api-key")
+    parser.add_argument("--rate", type=float, help="requests per second in all (default: as fast as acks allow)")
     args = parser.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for unpickling otlp_load.Template
     with open(args.pool_file, "rb") as f:
@@ -137,7 +158,7 @@ def main() -> None:
     result = asyncio.run(
         run(args.target, pool, concurrency=args.concurrency, warmup=args.warmup, seconds=args.seconds,
             channels=args.channels, retry_pause=args.retry_pause_ms / 1000, drain=args.drain_seconds,
-            api_key=args.api_key)
+            api_key=args.api_key, rate=args.rate)
     )
     print(json.dumps(result))
 
