@@ -13,6 +13,7 @@ from spanlake.api import datasets, health, rules, runs, scores, traces, whoami
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from spanlake.api.openapi import build_document, openapi_endpoint
+from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
 from spanlake.ui import routes as ui_routes
@@ -55,6 +56,7 @@ def build_app(services: "Services") -> Starlette:
                 sessions=services.ui_sessions,
                 protect_metrics=services.settings.metrics_require_key,
             ),
+            Middleware(RefuseUnknownQueryParameters, document=openapi_document()),
             Middleware(ReadYourWrites),
         ],
         exception_handlers={
