@@ -1,16 +1,19 @@
-"""Background components of a running server (capture rules, scoring workers, runs, retention).
+"""Background components of a running server (scoring workers, capture rules, runs, maintenance).
 
-Each is a module with `async def start(services) -> Component`; the server starts them after the
-store and ingest log, in this order (the loader starts after them), and stops them in reverse
-before the loader stops.
-A module that is not present (a package not built yet) is skipped.
+Started in this order after the store and ingest log, each with `async def start(services)`, and
+stopped in reverse before the loader stops. Each lands in its own typed attribute of `Services`,
+so code that needs another component names it (`services.maintenance`), never by a string.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from spanlake.capture import component as capture_component
+from spanlake.datasets import component as runs_component
+from spanlake.scoring import component as scoring_component
+from spanlake.store import maintenance
 
 if TYPE_CHECKING:
     from spanlake.server import Services
@@ -18,37 +21,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Scoring first: capture checks the rules' `score:` names against its scorers.
-COMPONENT_MODULES = (
-    "spanlake.scoring.component",
-    "spanlake.capture.component",
-    "spanlake.datasets.component",
-    "spanlake.store.maintenance",
-)
+_ORDER = ("scoring", "capture", "runs", "maintenance")
 
 
-class Component(Protocol):
-    async def stop(self) -> None: ...
-
-
-async def start_components(services: "Services") -> list[Component]:
-    started: list[Component] = []
-    for name in COMPONENT_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        component = await module.start(services)
-        services.components[name] = component
-        started.append(component)
-    return started
+async def start_components(services: "Services") -> None:
+    services.scoring = await scoring_component.start(services)
+    services.capture = await capture_component.start(services)
+    services.runs = await runs_component.start(services)
+    services.maintenance = await maintenance.start(services)
 
 
 async def stop_components(services: "Services") -> None:
-    for name, component in reversed(list(services.components.items())):
+    for name in reversed(_ORDER):
+        component = getattr(services, name)
+        if component is None:
+            continue
         try:
             await component.stop()
         except Exception:  # one component failing to stop must not keep the others running
-            log.exception("stopping %s failed", name)
-    services.components.clear()
+            log.exception("stopping the %s component failed", name)
+        setattr(services, name, None)

@@ -14,7 +14,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import grpc
 import uvicorn
@@ -32,6 +32,12 @@ from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig
 from spanlake.store.connection import embedded_wal_file
 from spanlake.ui.sessions import Sessions
+
+if TYPE_CHECKING:
+    from spanlake.capture.component import CaptureRules
+    from spanlake.datasets.component import RunsComponent
+    from spanlake.scoring.component import ScoringComponent
+    from spanlake.store.maintenance import Maintenance
 
 log = logging.getLogger("spanlake")
 
@@ -52,8 +58,11 @@ class Services:
     stopping: bool = False
     # Where URLs that arrive through the API may point (dataset run targets); see outbound.py.
     outbound: OutboundPolicy = field(default_factory=lambda: OutboundPolicy.from_sections({}))
-    # Started background components by module name (capture, scoring, ...); see components.py.
-    components: dict[str, Any] = field(default_factory=dict)
+    # Background components (components.py), set once started; None before, after, or when off.
+    scoring: "ScoringComponent | None" = None
+    capture: "CaptureRules | None" = None
+    runs: "RunsComponent | None" = None
+    maintenance: "Maintenance | None" = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":

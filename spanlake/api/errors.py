@@ -81,9 +81,8 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
-def running_component(request: Request, module: str, what: str) -> Any:
-    """The started background component `module`, or a retryable 503 naming `what` is not running."""
-    component = request.app.state.services.components.get(module)
+def running_component(component: Any, what: str) -> Any:
+    """The started background component, or a retryable 503 naming `what` is not running."""
     if component is None:
         raise ApiError(503, "unavailable", f"{what} is not running on this server", headers={"Retry-After": "5"})
     return component

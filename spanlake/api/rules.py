@@ -22,11 +22,8 @@ from spanlake.query.span_rows import iso_from_datetime
 from spanlake.store.rule_scores import backlog_by_rule
 from spanlake.clock import utc_now
 
-CAPTURE_COMPONENT = "spanlake.capture.component"
-
-
 def _capture(request: Request) -> Any:
-    return running_component(request, CAPTURE_COMPONENT, "capture rules")
+    return running_component(request.app.state.services.capture, "capture rules")
 
 
 def _scoring(rule: Rule, counter: RuleCounter, backlog: int) -> dict[str, Any]:

@@ -27,12 +27,11 @@ from spanlake.outbound import OutboundPolicy, OutboundRefused
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
 
-RUNS_COMPONENT = "spanlake.datasets.component"
 RESULT_STATUSES = ("pending", "ok", "error")
 
 
 def _component(request: Request) -> Any:
-    return running_component(request, RUNS_COMPONENT, "dataset runs")
+    return running_component(request.app.state.services.runs, "dataset runs")
 
 
 def run_ref(request: Request) -> str:
@@ -147,7 +146,7 @@ async def list_runs(request: Request) -> Response:
 
 
 def _pricing(request: Request) -> pricing.Pricing:
-    component = request.app.state.services.components.get(RUNS_COMPONENT)
+    component = request.app.state.services.runs
     return component.pricing if component is not None else pricing.Pricing()
 
 
@@ -196,7 +195,7 @@ async def complete_run(request: Request) -> Response:
 @endpoint
 async def cancel_run(request: Request) -> Response:
     run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), run_ref(request))
-    component = request.app.state.services.components.get(RUNS_COMPONENT)
+    component = request.app.state.services.runs
     if component is not None:
         component.cancelled(run["id"])
     return JSONResponse(run)

@@ -37,14 +37,13 @@ from spanlake.clock import utc_now
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
 
-COMPONENT = "spanlake.scoring.component"
 SOURCES = ("eval", "api", "annotation", "rule")
 MANUAL_SOURCES = ("api", "annotation")
 JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.COMPLETED, jobs.FAILED)
 
 
 def _component(request: Request) -> Any:
-    return running_component(request, COMPONENT, "scoring")
+    return running_component(request.app.state.services.scoring, "scoring")
 
 
 def _store(request: Request) -> Any:

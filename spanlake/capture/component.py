@@ -127,7 +127,7 @@ class CaptureRules:
                     continue
                 # Judging deletes from capture_pending, which other replicas insert into: the
                 # maintenance component's write fence keeps it from starving behind them.
-                maintenance = services.components.get("spanlake.store.maintenance")
+                maintenance = services.maintenance
                 write = maintenance.fence.write if maintenance is not None else services.store.write
                 while await write(self.judge, utc_now()) == TRACES_PER_JUDGEMENT:
                     pass  # a full batch may leave more quiet traces: go again at once
@@ -159,12 +159,9 @@ def _file_key(path: str | None) -> tuple[float, int] | None:
     return (st.st_mtime, st.st_size)
 
 
-SCORING_COMPONENT = "spanlake.scoring.component"
-
-
 async def start(services: "Services") -> CaptureRules:
     path = services.settings.rules
-    scoring = services.components.get(SCORING_COMPONENT)
+    scoring = services.scoring
     scorers = scoring.registry.catalog() if scoring is not None else None
     ruleset = load_rules(path, scorers) if path else RuleSet()
     rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds, scorers)

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCORING_COMPONENT = "spanlake.scoring.component"
 
 
 class RunsComponent(LeasedJobWorker):
@@ -41,7 +40,7 @@ class RunsComponent(LeasedJobWorker):
 
     @property
     def registry(self) -> Any:
-        scoring = self.services.components.get(SCORING_COMPONENT)
+        scoring = self.services.scoring
         return None if scoring is None else scoring.registry
 
     def cancelled(self, run_id: str) -> None:

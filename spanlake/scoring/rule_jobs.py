@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCE = "rule"
-CAPTURE_COMPONENT = "spanlake.capture.component"
-MAINTENANCE_COMPONENT = "spanlake.store.maintenance"
 
 
 def dispatch(cur: duckdb.DuckDBPyConnection, limit: int) -> int:
@@ -65,7 +63,7 @@ class RuleScoringWorker(LeasedJobWorker):
 
     def counter(self, rule: str) -> RuleCounter:
         """The rule's counters: the capture component's, which GET /api/rules shows."""
-        capture = self.services.components.get(CAPTURE_COMPONENT)
+        capture = self.services.capture
         counters = capture.counters if capture is not None else self._own_counters
         return counters.for_rule(rule)
 
@@ -79,7 +77,7 @@ class RuleScoringWorker(LeasedJobWorker):
             await asyncio.sleep(engine.rule_dispatch_seconds)
             # Dispatching deletes from the queue other replicas of a lake insert into: like the
             # trace judge, it goes through the maintenance component's write fence.
-            maintenance = self.services.components.get(MAINTENANCE_COMPONENT)
+            maintenance = self.services.maintenance
             write = maintenance.fence.write if maintenance is not None else self.store.write
             try:
                 # Again at once only while a full take leaves more: under steady traffic that is

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from spanlake.api import ids
 from spanlake.api.errors import ApiError
-from spanlake.api.scores import COMPONENT, batch_json, summary_params
+from spanlake.api.scores import batch_json, summary_params
 from spanlake.scoring.batches import KIND
 from spanlake.store import jobs
 from spanlake.store.score_summary import score_summary
@@ -43,7 +43,7 @@ async def _summary(request: Request) -> dict[str, Any]:
 
 
 def _scorers(request: Request) -> list[dict[str, Any]] | None:
-    component = request.app.state.services.components.get(COMPONENT)
+    component = request.app.state.services.scoring
     return None if component is None else [s for s in component.registry.describe() if s.get("ready")]
 
 
