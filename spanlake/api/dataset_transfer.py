@@ -13,7 +13,7 @@ from spanlake.api.body import read_body
 from spanlake.api.dataset_common import as_of, endpoint, read_object, ref, store
 from spanlake.datasets import capture, export, importer, service
 from spanlake.datasets.errors import Invalid
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 
 IMPORT_LIMIT = 64 * 1024 * 1024  # the CLI splits bigger files into several imports
 

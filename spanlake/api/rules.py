@@ -18,7 +18,7 @@ from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
 from spanlake.capture.counters import RuleCounter
 from spanlake.capture.rules import Rule, RuleSet, RulesError, parse_rules
 from spanlake.filters import FilterError, parse_time
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.store.rule_scores import backlog_by_rule
 from spanlake.clock import utc_now
 

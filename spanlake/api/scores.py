@@ -25,7 +25,7 @@ from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.scores_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
 from spanlake.scoring.batches import KIND, BatchRequestError, parse_request

@@ -14,7 +14,7 @@ import duckdb
 
 from spanlake.datasets.runs import find
 from spanlake.datasets.service import resolve
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.store import jobs, run_reads, runs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 
 
 def dataset_json(row: dict[str, Any]) -> dict[str, Any]:

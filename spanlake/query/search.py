@@ -15,7 +15,8 @@ from typing import Any
 import duckdb
 
 from spanlake.filters import CompiledFilter
-from spanlake.query.span_rows import SPAN_SELECT, iso_from_ns, span_from_row
+from spanlake.clock import iso_from_ns
+from spanlake.query.span_rows import SPAN_SELECT, span_from_row
 from spanlake.store.schema import TRACE_KEY_SQL, trace_key
 from spanlake.clock import utc_now
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
+
+from spanlake.clock import iso_from_ns
 
 # JSON columns come back as text; the converter parses them so clients get objects.
 _JSON_FIELDS = ("attributes", "resource_attributes", "scope_attributes", "events", "links", "dropped_counts")
@@ -22,23 +23,6 @@ SPAN_SELECT = """
 SPAN_SELECT_NAMES = tuple(
     part.strip().split(" AS ")[-1].split(".")[-1] for part in SPAN_SELECT.replace("\n", " ").split(",")
 )
-
-
-def iso_from_ns(ns: int | None) -> str | None:
-    """RFC 3339 in UTC with the full nanosecond precision the client sent."""
-    if ns is None:
-        return None
-    seconds, nanos = divmod(int(ns), 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
-
-
-def iso_from_datetime(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def span_from_row(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.store.dataset_items import visible
 from spanlake.store.runs import Run
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.store.scores import ScoreQuery, histogram_bins
 
 MAX_LABELS = 10

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.query.span_rows import iso_from_datetime
+from spanlake.clock import iso_from_datetime
 from spanlake.store import vacuum
 from spanlake.store.actor import current_actor
 from spanlake.store.locks import hold as hold_lock
