@@ -113,30 +113,36 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def _default(name: str) -> Any:
+    return _BY_NAME[name].default
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    grpc_port: int = 4317
-    http_port: int = 4318
-    data: str = "./spanlake-data"
-    store: str = "duckdb"
-    data_path: str | None = None
-    rules: str | None = None
-    api_keys: tuple[str, ...] = ()
+    """The merged settings; each default is the one SETTINGS declares (with its help)."""
+
+    host: str = _default("host")
+    grpc_port: int = _default("grpc_port")
+    http_port: int = _default("http_port")
+    data: str = _default("data")
+    store: str = _default("store")
+    data_path: str | None = _default("data_path")
+    rules: str | None = _default("rules")
+    api_keys: tuple[str, ...] = _default("api_keys")
     # The config file's `api_keys:` entries that are mappings (name, key_env | key_sha256 | key,
     # scopes); spanlake/auth.py reads them. Plain strings stay in api_keys, with every scope.
     scoped_keys: tuple[Mapping[str, Any], ...] = ()
-    metrics_require_key: bool = False
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_inflight_bytes: int = 256 * 1024 * 1024
-    log_max_bytes: int = 2 * 1024**3
-    load_max_spans: int = 25_000
-    decode_workers: int = 0
-    trace_quiet_seconds: float = 30.0
-    retention_days: int | None = None
-    memory_limit: str | None = None
-    duckdb_threads: int | None = None
-    log_level: str = "info"
+    metrics_require_key: bool = _default("metrics_require_key")
+    max_message_bytes: int = _default("max_message_bytes")
+    max_inflight_bytes: int = _default("max_inflight_bytes")
+    log_max_bytes: int = _default("log_max_bytes")
+    load_max_spans: int = _default("load_max_spans")
+    decode_workers: int = _default("decode_workers")
+    trace_quiet_seconds: float = _default("trace_quiet_seconds")
+    retention_days: int | None = _default("retention_days")
+    memory_limit: str | None = _default("memory_limit")
+    duckdb_threads: int | None = _default("duckdb_threads")
+    log_level: str = _default("log_level")
     config_file: str | None = None
     # Sections of the config file that belong to other packages (scorers, retention overrides...).
     sections: Mapping[str, Any] = field(default_factory=dict)
