@@ -11,7 +11,8 @@ from starlette.routing import BaseRoute, Route
 
 from spanlake.api import datasets, health, rules, runs, scores, traces, whoami
 from spanlake.api.auth_middleware import RequireApiKey
-from spanlake.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from spanlake.api.errors import ApiError, handle_api_error, handle_domain_error, handle_http_exception, handle_unexpected
+from spanlake.datasets.errors import DatasetError
 from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
@@ -61,6 +62,7 @@ def build_app(services: "Services") -> Starlette:
         ],
         exception_handlers={
             ApiError: handle_api_error,
+            DatasetError: handle_domain_error,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

@@ -1,36 +1,17 @@
-"""Helpers shared by the dataset route modules: error mapping, query parameters, cursors."""
+"""Helpers shared by the dataset route modules: bodies, query parameters, cursors."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
 from spanlake.api.errors import ApiError, bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
-from spanlake.datasets.errors import DatasetError, Invalid
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def endpoint(fn: Handler) -> Handler:
-    """Answer a domain error with its status and the one error body shape."""
-
-    @functools.wraps(fn)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except DatasetError as exc:
-            raise ApiError(exc.status, exc.code, exc.message, **exc.extra) from None
-
-    return wrapper
-
+from spanlake.datasets.errors import Invalid
 
 async def read_object(request: Request) -> dict[str, Any]:
     """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""

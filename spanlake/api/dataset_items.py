@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api import ids
-from spanlake.api.dataset_common import as_of, cursor, endpoint, integer, query_text, read_object, ref, store, typed_key
+from spanlake.api.dataset_common import as_of, cursor, integer, query_text, read_object, ref, store, typed_key
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.datasets import queries, service, validate
 from spanlake.datasets.errors import Invalid
@@ -84,7 +84,6 @@ def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
     return query, (integer(state["at"]) if state else None), signature
 
 
-@endpoint
 async def list_items(request: Request) -> Response:
     query, at_us, signature = item_query(request)
     _, rows, at_us, more = await store(request).read(queries.items_page, ref(request), query, at_us)
@@ -92,7 +91,6 @@ async def list_items(request: Request) -> Response:
     return JSONResponse({"items": [item_json(r) for r in rows], "next_cursor": next_cursor})
 
 
-@endpoint
 async def add_items(request: Request) -> Response:
     body = await read_object(request)
     items = body.get("items")
@@ -107,7 +105,6 @@ async def add_items(request: Request) -> Response:
     return JSONResponse({"items": [item_json(r) for r in rows]}, status_code=201)
 
 
-@endpoint
 async def get_item(request: Request) -> Response:
     row = await store(request).read(service.get_item, ref(request), _item_id(request), as_of(request))
     return JSONResponse(item_json(row))
@@ -136,14 +133,12 @@ def _changes(body: dict[str, Any]) -> ItemChanges:
     return ItemChanges(values)
 
 
-@endpoint
 async def patch_item(request: Request) -> Response:
     changes = _changes(await read_object(request))
     row = await store(request).write(service.patch_item, ref(request), _item_id(request), changes)
     return JSONResponse(item_json(row))
 
 
-@endpoint
 async def delete_item(request: Request) -> Response:
     await store(request).write(service.delete_item, ref(request), _item_id(request))
     return Response(status_code=204)
@@ -180,7 +175,6 @@ def _bulk_changes(body: dict[str, Any]) -> ItemChanges | None:
     )
 
 
-@endpoint
 async def bulk_items(request: Request) -> Response:
     body = await read_object(request)
     item_ids = body.get("ids")

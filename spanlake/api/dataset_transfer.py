@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from spanlake.api.body import read_body
-from spanlake.api.dataset_common import as_of, endpoint, read_object, ref, store
+from spanlake.api.dataset_common import as_of, read_object, ref, store
 from spanlake.datasets import capture, export, importer, service
 from spanlake.datasets.errors import Invalid
 from spanlake.clock import iso_from_datetime
@@ -18,7 +18,6 @@ from spanlake.clock import iso_from_datetime
 IMPORT_LIMIT = 64 * 1024 * 1024  # the CLI splits bigger files into several imports
 
 
-@endpoint
 async def capture_spans(request: Request) -> Response:
     req = capture.parse_request(await read_object(request))
     st = store(request)
@@ -43,7 +42,6 @@ def _flag(request: Request, name: str) -> bool:
     return raw in ("true", "1")
 
 
-@endpoint
 async def import_items(request: Request) -> Response:
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))
@@ -58,7 +56,6 @@ async def import_items(request: Request) -> Response:
     return JSONResponse({"imported": imported}, status_code=201)
 
 
-@endpoint
 async def export_items(request: Request) -> Response:
     fmt = export.parse_format(request.query_params.get("format"))
     at = as_of(request)

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api import dataset_items, dataset_transfer, ids
-from spanlake.api.dataset_common import cursor, endpoint, integer, query_text, read_object, ref, store
+from spanlake.api.dataset_common import cursor, integer, query_text, read_object, ref, store
 from spanlake.api.datasets_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.datasets import queries, service, validate
@@ -28,7 +28,6 @@ def _check_fields(body: dict, allowed: tuple[str, ...]) -> None:
         raise Invalid(f"{unknown[0]} is not a dataset field; expected {', '.join(allowed)}")
 
 
-@endpoint
 async def list_datasets(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     state = cursor(request, "after")
@@ -45,7 +44,6 @@ async def list_datasets(request: Request) -> Response:
     )
 
 
-@endpoint
 async def create_dataset(request: Request) -> Response:
     body = await read_object(request)
     _check_fields(body, _DATASET_FIELDS)
@@ -58,13 +56,11 @@ async def create_dataset(request: Request) -> Response:
     return JSONResponse(dataset_json(row), status_code=201)
 
 
-@endpoint
 async def get_dataset(request: Request) -> Response:
     row = await store(request).read(service.describe, ref(request))
     return JSONResponse(dataset_json(row))
 
 
-@endpoint
 async def patch_dataset(request: Request) -> Response:
     body = await read_object(request)
     _check_fields(body, _DATASET_FIELDS)
@@ -79,13 +75,11 @@ async def patch_dataset(request: Request) -> Response:
     return JSONResponse(dataset_json(row))
 
 
-@endpoint
 async def delete_dataset(request: Request) -> Response:
     await store(request).write(service.delete_dataset, ref(request))
     return Response(status_code=204)
 
 
-@endpoint
 async def list_versions(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     state = cursor(request, "before")
@@ -99,7 +93,6 @@ async def list_versions(request: Request) -> Response:
     )
 
 
-@endpoint
 async def span_datasets(request: Request) -> Response:
     trace_id = ids.trace_id(request.path_params["trace_id"])
     span_id = ids.span_id(request.path_params["span_id"])

@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from spanlake.datasets.errors import DatasetError
+
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +62,12 @@ _HTTP_CODES = {
 async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """Errors of the datasets and runs domain carry their own status and code."""
+    assert isinstance(exc, DatasetError)
+    return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from spanlake.api.dataset_common import cursor, endpoint, integer, read_object, ref, store
+from spanlake.api.dataset_common import cursor, integer, read_object, ref, store
 from spanlake.api.errors import ApiError, running_component
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
@@ -74,7 +74,6 @@ async def _check_outbound(request: Request, spec: run_validate.RunSpec) -> None:
         pass
 
 
-@endpoint
 async def create_run(request: Request) -> Response:
     component = _component(request)
     spec = run_validate.run_spec(await read_object(request))
@@ -136,7 +135,6 @@ def compare_cursor(next_offset: int | None) -> str | None:
     return encode_cursor({"o": next_offset}) if next_offset is not None else None
 
 
-@endpoint
 async def list_runs(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     before = runs_before(request)
@@ -150,14 +148,12 @@ def _pricing(request: Request) -> pricing.Pricing:
     return component.pricing if component is not None else pricing.Pricing()
 
 
-@endpoint
 async def get_run(request: Request) -> Response:
     run = await store(request).read(run_queries.get_run, ref(request), run_ref(request))
     pricing.price_summary(run["summary"], pricing.run_model(run), _pricing(request))
     return JSONResponse(run)
 
 
-@endpoint
 async def list_results(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     dataset, run_name = ref(request), run_ref(request)
@@ -172,7 +168,6 @@ async def list_results(request: Request) -> Response:
     return JSONResponse({"items": rows, "next_cursor": results_cursor(next_seq)})
 
 
-@endpoint
 async def post_results(request: Request) -> Response:
     body = await read_object(request)
     rows = await asyncio.to_thread(run_validate.posted_results, body)  # up to 10k rows: off the event loop
@@ -184,7 +179,6 @@ async def post_results(request: Request) -> Response:
     return JSONResponse(await store(request).write(write, ref(request), run_ref(request)))
 
 
-@endpoint
 async def complete_run(request: Request) -> Response:
     component = _component(request)
     run = await store(request).write(_describe_after(run_service.complete_run), ref(request), run_ref(request))
@@ -192,7 +186,6 @@ async def complete_run(request: Request) -> Response:
     return JSONResponse(run, status_code=202)
 
 
-@endpoint
 async def cancel_run(request: Request) -> Response:
     run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), run_ref(request))
     component = request.app.state.services.runs
@@ -201,13 +194,11 @@ async def cancel_run(request: Request) -> Response:
     return JSONResponse(run)
 
 
-@endpoint
 async def delete_run(request: Request) -> Response:
     await store(request).write(run_service.delete_run, ref(request), run_ref(request))
     return Response(status_code=204)
 
 
-@endpoint
 async def compare_runs(request: Request) -> Response:
     raw = request.query_params.get("runs") or ""
     names = [validate.text(part.strip(), "runs", max_len=validate.MAX_NAME) for part in raw.split(",")]
