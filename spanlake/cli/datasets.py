@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from spanlake.cli import CommandError
-from spanlake.cli_client import DEFAULT_URL, Client, describe, describe_error, progress, server_parent
+from spanlake.cli.errors import CommandError
+from spanlake.cli.client import DEFAULT_URL, Client, describe, describe_error, progress, server_parent
 from spanlake.client import Client as ApiClient
 from spanlake.client import SpanlakeError
 from spanlake.client.files import CHUNK_ROWS, EXTENSIONS, IMPORT_TYPES, split_rows

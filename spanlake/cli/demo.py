@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from spanlake.cli import CommandError
-from spanlake.cli_client import Client, add_server_args
+from spanlake.cli.errors import CommandError
+from spanlake.cli.client import Client, add_server_args
 from spanlake.demo import demo_request
 
 

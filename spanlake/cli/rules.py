@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, TaskProgressColumn, TextColumn
 
 from spanlake.capture.rules import RulesError, load_rules
-from spanlake.cli import CommandError
-from spanlake.cli_client import Client, add_server_args, describe_error, progress
+from spanlake.cli.errors import CommandError
+from spanlake.cli.client import Client, add_server_args, describe_error, progress
 
 
 def _scorer_catalog(config_file: str | None) -> dict[str, tuple[str, ...]]:

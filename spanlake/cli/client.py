@@ -11,7 +11,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, TextColumn
 
-from spanlake.cli import CommandError
+from spanlake.cli.errors import CommandError
 from spanlake.client.errors import SpanlakeError, from_body
 from spanlake.client.transport import DEFAULT_RETRY_TIMEOUT, DEFAULT_URL, Call, Config, Reply, SyncTransport
 

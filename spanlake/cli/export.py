@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from spanlake.cli import CommandError
+from spanlake.cli.errors import CommandError
 from spanlake.filters import parse_time
 from spanlake.settings import load_settings
 from spanlake.store.connection import StoreConfig, open_connection

@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 
-from spanlake.cli import CommandError
-from spanlake.cli_client import add_server_args, describe
+from spanlake.cli.errors import CommandError
+from spanlake.cli.client import add_server_args, describe
 from spanlake.client import Client as ApiClient
 from spanlake.client import SpanlakeError, ThresholdError
 from spanlake.client.summary import below, render

@@ -1,4 +1,4 @@
-"""The `spanlake` command. Subcommands register in COMMANDS; each parses its own flags."""
+"""The `spanlake` command: `serve` here; each other command module registers its subcommands."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
 
 from spanlake.settings import SETTINGS, SettingsError, load_settings, settings_help
 from spanlake.capture.rules import RulesError
 from spanlake.store.connection import StoreConfigError
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit code 1, no traceback."""
+from spanlake.cli import datasets, demo, export, rules, runs, scores
+from spanlake.cli.errors import CommandError
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -60,30 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the OTLP receivers and the HTTP API")
     _add_setting_flags(serve)
     serve.set_defaults(func=cmd_serve)
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 
-# Other packages add their subcommands here (rules, datasets, score, run, export-spans).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def _load_extra_commands() -> None:
-    import importlib
-
-    for module in ("spanlake.cli_rules", "spanlake.cli_datasets", "spanlake.cli_scores", "spanlake.cli_runs", "spanlake.cli_export", "spanlake.cli_demo"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        EXTRA_COMMANDS.append(mod.register)
+# The other commands, each registering its subcommands: rules, datasets, score, run, export-spans, demo.
+COMMAND_MODULES = (rules, datasets, scores, runs, export, demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    _load_extra_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.help_settings:
