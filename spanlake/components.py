@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from spanlake.capture import component as capture_component
-from spanlake.datasets import component as runs_component
+from spanlake.runs import component as runs_component
 from spanlake.scoring import component as scoring_component
 from spanlake.store import maintenance
 

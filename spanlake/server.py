@@ -35,7 +35,7 @@ from spanlake.ui.sessions import Sessions
 
 if TYPE_CHECKING:
     from spanlake.capture.component import CaptureRules
-    from spanlake.datasets.component import RunsComponent
+    from spanlake.runs.component import RunsComponent
     from spanlake.scoring.component import ScoringComponent
     from spanlake.store.maintenance import Maintenance
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from spanlake.datasets.errors import Invalid
-from spanlake.datasets.run_target import parse_answer, traceparent
-from spanlake.datasets.run_validate import posted_results, run_spec
+from spanlake.runs.target import parse_answer, traceparent
+from spanlake.runs.validate import posted_results, run_spec
 from spanlake.scoring.base import ScoreContext, ScoringError
 from spanlake.scoring.comparison import json_same, levenshtein, similarity, spanlake_scorers
 from spanlake.scoring.registry import ScorerRegistry

@@ -1,6 +1,6 @@
 """Dataset run routes: start (server- or client-side), post results, complete, cancel, read, compare.
 
-Runs execute in the background (spanlake/datasets/component.py); these handlers validate, store
+Runs execute in the background (spanlake/runs/component.py); these handlers validate, store
 and nudge it. `{run_id}` is a run id or its name (unique within the dataset).
 """
 
@@ -20,8 +20,9 @@ from spanlake.api.dataset_common import cursor, integer, read_object, ref, store
 from spanlake.api.errors import ApiError, running_component
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
-from spanlake.datasets import pricing, run_queries, run_validate, validate
-from spanlake.datasets import runs as run_service
+from spanlake.datasets import validate
+from spanlake.runs import pricing, queries as run_queries, validate as run_validate
+from spanlake.runs import service as run_service
 from spanlake.datasets.errors import Invalid
 from spanlake.outbound import OutboundPolicy, OutboundRefused
 

@@ -26,7 +26,8 @@ from spanlake.api.runs import (
     runs_before,
     runs_cursor,
 )
-from spanlake.datasets import run_queries, validate
+from spanlake.datasets import validate
+from spanlake.runs import queries as run_queries
 from spanlake.datasets.errors import DatasetError, Invalid
 from spanlake.ui.templating import render
 

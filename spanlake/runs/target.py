@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
-from spanlake.datasets.run_validate import tokens
+from spanlake.runs.validate import tokens
 from spanlake.outbound import OutboundPolicy, OutboundRefused, PolicyTransport
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024

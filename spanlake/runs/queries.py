@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from spanlake.datasets.runs import find
+from spanlake.runs.service import find
 from spanlake.datasets.service import resolve
 from spanlake.clock import iso_from_datetime
 from spanlake.store import jobs, run_reads, runs

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from spanlake.datasets.errors import Conflict, Invalid, NotFound
-from spanlake.datasets.run_validate import RunSpec
+from spanlake.runs.validate import RunSpec
 from spanlake.datasets.service import resolve
 from spanlake.store import datasets, jobs, runs
 from spanlake.store.ids import uuid7

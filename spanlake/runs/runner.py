@@ -22,9 +22,9 @@ from typing import Any
 
 import duckdb
 
-from spanlake.datasets.run_config import RunsConfig
-from spanlake.datasets.run_scoring import Scored, score_result
-from spanlake.datasets.run_target import Target
+from spanlake.runs.config import RunsConfig
+from spanlake.runs.scoring import Scored, score_result
+from spanlake.runs.target import Target
 from spanlake.query.trace_batch import load_traces
 from spanlake.scoring.registry import RegisteredScorer
 from spanlake.store import Store, jobs, runs

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from spanlake.datasets.pricing import Pricing
-from spanlake.datasets.run_config import RunsConfig
-from spanlake.datasets.run_runner import RunRunner
-from spanlake.datasets.runs import KIND
+from spanlake.runs.pricing import Pricing
+from spanlake.runs.config import RunsConfig
+from spanlake.runs.runner import RunRunner
+from spanlake.runs.service import KIND
 from spanlake.leased_jobs import LeasedJobWorker
 from spanlake.store import jobs, runs
 
