@@ -187,7 +187,7 @@ def required_scope(method: str, path: str, *, protect_metrics: bool = False) -> 
     | --- | --- |
     | `/healthz`, `/readyz`, `/openapi.json`; `/metrics` unless protected | nothing |
     | `/login`, `/logout`, `/static/*` (UI sign-in and its assets) | nothing |
-    | `POST /v1/traces` (and gRPC `TraceService/Export`) | `ingest` |
+    | `POST /v1/traces`, `POST /v1/logs` (and gRPC `TraceService/Export`, `LogsService/Export`) | `ingest` |
     | `GET /api/whoami` | any valid key |
     | `GET`/`HEAD` under `/api/`, `/metrics` when protected | `read` |
     | any other method under `/api/` | `write` |

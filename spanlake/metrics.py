@@ -27,6 +27,12 @@ class Metrics:
         self.spans_rejected = Counter(
             "spanlake_spans_rejected", "Spans refused, by reason", ["reason"], registry=r
         )
+        self.log_records_received = Counter(
+            "spanlake_log_records_received", "OTLP log records received in export requests", registry=r
+        )
+        self.log_records_rejected = Counter(
+            "spanlake_log_records_rejected", "Log records refused: not GenAI events, or without ids", registry=r
+        )
         self.requests = Counter(
             "spanlake_export_requests", "OTLP export requests by protocol and outcome", ["protocol", "outcome"], registry=r
         )

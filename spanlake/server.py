@@ -24,8 +24,9 @@ from spanlake.auth import KeyRing
 from spanlake.components import start_components, stop_components
 from spanlake.ingest.loader import Loader, LoaderConfig
 from spanlake.ingest.log import IngestLog, LogConfig
-from spanlake.ingest.otlp_grpc import TraceExportHandler, build_grpc_server
+from spanlake.ingest.otlp_grpc import ExportHandler, build_grpc_server
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
+from spanlake.ingest.signals import LOGS, TRACES
 from spanlake.metrics import Metrics
 from spanlake.outbound import OutboundPolicy
 from spanlake.settings import Settings
@@ -132,9 +133,9 @@ async def serve(settings: Settings) -> None:
         await start_components(services)
         # After the components: capture adds its commit stage, which replayed records need too.
         await services.loader.start()
-        handler = TraceExportHandler(services.receiver, services.keys, services.metrics)
+        handlers = [ExportHandler(services.receiver, services.keys, services.metrics, s) for s in (TRACES, LOGS)]
         grpc_server, grpc_port = build_grpc_server(
-            handler, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes
+            handlers, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes
         )
         await grpc_server.start()
         http = _QuietSignalsServer(

@@ -17,6 +17,7 @@ from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
+from spanlake.ingest.signals import LOGS, TRACES
 from spanlake.ui import routes as ui_routes
 from spanlake.ui.guard import BrowserGuard
 
@@ -36,7 +37,10 @@ def openapi_document() -> dict:
 
 def routes(services: "Services") -> list[BaseRoute]:
     return [
-        Route("/v1/traces", OtlpHttpEndpoint(services.receiver, services.metrics).handle, methods=["POST"]),
+        *(
+            Route(s.http_path, OtlpHttpEndpoint(services.receiver, services.metrics, s).handle, methods=["POST"])
+            for s in (TRACES, LOGS)
+        ),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),

@@ -30,7 +30,7 @@ access_log = logging.getLogger("spanlake.access")
 
 MACHINE_PREFIXES = ("/api/", "/v1/")
 # Lines for these paths go to DEBUG: exporters and probes call them many times a second.
-_QUIET_PATHS = frozenset({"/v1/traces", "/healthz", "/readyz", "/metrics"})
+_QUIET_PATHS = frozenset({"/v1/traces", "/v1/logs", "/healthz", "/readyz", "/metrics"})
 
 
 def is_page(path: str) -> bool:

@@ -136,10 +136,11 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-CORE_PATHS: dict[str, Any] = {
-    "/v1/traces": {
+def _otlp_export(summary: str, rejected: str) -> dict[str, Any]:
+    """One OTLP/HTTP export route; traces and logs differ only in what they carry."""
+    return {
         "post": {
-            "summary": "OTLP/HTTP trace export (protobuf or JSON, gzip allowed)",
+            "summary": summary,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -149,7 +150,7 @@ CORE_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": {
-                    "description": "Stored (partialSuccess lists rejected spans)",
+                    "description": f"Stored (partialSuccess lists {rejected})",
                     "content": {
                         "application/json": {"schema": {"type": "object"}},
                         "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
@@ -158,7 +159,15 @@ CORE_PATHS: dict[str, Any] = {
                 **error_responses(400, 401, 413, 415, 503),
             },
         }
-    },
+    }
+
+
+CORE_PATHS: dict[str, Any] = {
+    "/v1/traces": _otlp_export("OTLP/HTTP trace export (protobuf or JSON, gzip allowed)", "rejected spans"),
+    "/v1/logs": _otlp_export(
+        "OTLP/HTTP log export: GenAI events (gen_ai.* event names), attached to their spans",
+        "log records refused: not GenAI events, or without trace/span ids",
+    ),
     "/healthz": {"get": {"summary": "Liveness", "responses": {"200": json_response("Alive", {"type": "object"})}}},
     "/readyz": {
         "get": {

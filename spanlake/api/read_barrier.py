@@ -19,7 +19,7 @@ LIST_WAIT_SECONDS = 2.0
 
 # Routes that touch no span data, and the trace list and search (answered from what is loaded).
 _UNWAITED_EXACT = frozenset(
-    {"/api/whoami", "/login", "/logout", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/traces"}
+    {"/api/whoami", "/login", "/logout", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/traces", "/v1/logs"}
 )
 _UNWAITED_PREFIXES = ("/static/",)
 _LISTS = frozenset({"/api/traces", "/api/spans", "/", "/traces"})

@@ -28,7 +28,7 @@ from spanlake.ingest.spanrows import (
     dumps,
 )
 
-__all__ = ["DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message"]
+__all__ = ["DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message", "key_values", "any_value"]
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -228,3 +228,9 @@ def _links(links: Any) -> list[dict[str, Any]]:
             item["dropped_attributes_count"] = link.dropped_attributes_count
         out.append(item)
     return out
+
+
+# The AnyValue -> JSON conversion, for the other signals' decoders (decode_logs.py): one
+# conversion, so a log record's attributes read exactly like a span's.
+key_values = _attrs
+any_value = _any

@@ -1,4 +1,5 @@
-"""OTLP/HTTP: `POST /v1/traces`, protobuf or JSON, gzip or not; the answer uses the request's encoding.
+"""OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, gzip or not; the answer
+uses the request's encoding. One endpoint class serves every signal (ingest/signals.py).
 
 Failures carry a google.rpc.Status body as the OTLP/HTTP spec asks (protobuf for protobuf
 requests; for JSON requests the same fields plus our usual {"error": {...}} object).
@@ -10,10 +11,6 @@ import json
 import math
 
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +18,7 @@ from spanlake.api.body import read_body
 from spanlake.api.errors import ApiError
 from spanlake.ingest.ack import IngestError, Outcome
 from spanlake.ingest.receiver import Accepted, Encoding, Receiver, decompress
+from spanlake.ingest.signals import TRACES, Signal
 from spanlake.metrics import Metrics
 
 PROTOBUF = "application/x-protobuf"
@@ -38,18 +36,13 @@ def _encoding_of(content_type: str | None) -> Encoding:
     )
 
 
-def _success(decoded: Accepted, encoding: Encoding) -> Response:
+def _success(decoded: Accepted, encoding: Encoding, signal: Signal) -> Response:
     if encoding == "json":
         body: dict = {}
         if decoded.rejected:
-            body["partialSuccess"] = {"rejectedSpans": str(decoded.rejected), "errorMessage": decoded.error_message}
+            body["partialSuccess"] = {signal.rejected_json: str(decoded.rejected), "errorMessage": decoded.error_message}
         return Response(json.dumps(body), media_type=JSON)
-    message = ExportTraceServiceResponse()
-    if decoded.rejected:
-        message.partial_success.CopyFrom(
-            ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.error_message)
-        )
-    return Response(message.SerializeToString(), media_type=PROTOBUF)
+    return Response(signal.response_bytes(decoded.rejected, decoded.error_message), media_type=PROTOBUF)
 
 
 def _failure(exc: IngestError, encoding: Encoding) -> Response:
@@ -65,11 +58,12 @@ def _failure(exc: IngestError, encoding: Encoding) -> Response:
 
 
 class OtlpHttpEndpoint:
-    """The Starlette endpoint; one instance per server."""
+    """The Starlette endpoint of one signal; one instance per signal and server."""
 
-    def __init__(self, receiver: Receiver, metrics: Metrics):
+    def __init__(self, receiver: Receiver, metrics: Metrics, signal: Signal = TRACES):
         self._receiver = receiver
         self._metrics = metrics
+        self.signal = signal
 
     async def handle(self, request: Request) -> Response:
         encoding: Encoding = "json"
@@ -81,9 +75,9 @@ class OtlpHttpEndpoint:
             except ApiError as exc:
                 raise IngestError(Outcome.TOO_LARGE if exc.status == 413 else Outcome.INVALID, exc.message) from None
             body = decompress(raw, request.headers.get("content-encoding"), limit)
-            decoded = await self._receiver.accept(body, encoding)
+            decoded = await self._receiver.accept(body, encoding, self.signal)
         except IngestError as exc:
             self._metrics.requests.labels("http", exc.outcome.error_code).inc()
             return _failure(exc, encoding)
         self._metrics.requests.labels("http", "ok").inc()
-        return _success(decoded, encoding)
+        return _success(decoded, encoding, self.signal)

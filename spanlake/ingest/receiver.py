@@ -1,4 +1,6 @@
-"""The one entry point both OTLP protocols call: bytes in, spans in the ingest log, result out.
+"""The one entry point both OTLP protocols call, for every signal: bytes in, rows in the ingest
+log, result out. Spans and GenAI log events take the same path, so they get the same
+durability (acked after the fsync) and the same back-pressure.
 
 Memory stays bounded whatever clients do: a request is refused when it is over the size limit,
 when the bytes of requests being decoded exceed the in-flight budget, or when the ingest log's
@@ -19,15 +21,14 @@ from typing import Literal
 
 from spanlake.ingest.ack import IngestError, Outcome
 from spanlake.ingest.batch_bytes import encode_batch
-from spanlake.ingest.decode import DecodeError, decode_json, decode_protobuf
 from spanlake.ingest.log import IngestLog
+from spanlake.ingest.signals import SIGNALS, TRACES, Signal
+from spanlake.ingest.spanrows import DecodeError
 from spanlake.metrics import Metrics
 
 Encoding = Literal["protobuf", "json"]
 
 log = logging.getLogger(__name__)
-
-_DECODERS = {"protobuf": decode_protobuf, "json": decode_json}
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class ReceiverConfig:
 
 @dataclass(frozen=True)
 class Accepted:
-    """What crosses back from the decoder: the batch as log record bytes, and partial success."""
+    """What crosses back from the decoder: the batch as log record bytes, and partial success.
+    `spans` counts the batch's rows: spans, or events for the logs signal."""
 
     payload: bytes
     spans: int
@@ -59,8 +61,9 @@ class Accepted:
     error_message: str
 
 
-def _decode(encoding: Encoding, body: bytes) -> Accepted:
-    decoded = _DECODERS[encoding](body)
+def _decode(signal: str, encoding: Encoding, body: bytes) -> Accepted:
+    """Runs in a decode thread or process: takes the signal by name, which pickles small."""
+    decoded = SIGNALS[signal].decoders[encoding](body)
     spans = decoded.spans.num_rows
     payload = encode_batch(decoded.spans) if spans else b""
     return Accepted(payload, spans, decoded.rejected, decoded.error_message)
@@ -121,7 +124,7 @@ class Receiver:
             self._executor = self._new_executor()
             broken.shutdown(wait=False, cancel_futures=True)
 
-    async def accept(self, body: bytes, encoding: Encoding) -> Accepted:
+    async def accept(self, body: bytes, encoding: Encoding, signal: Signal = TRACES) -> Accepted:
         """Decode one export request and append it to the log; returns it (for partial success)."""
         size = len(body)
         if size > self.config.max_message_bytes:
@@ -136,7 +139,7 @@ class Receiver:
             loop = asyncio.get_running_loop()
             executor = self._executor
             try:
-                decoded = await loop.run_in_executor(executor, _decode, encoding, body)
+                decoded = await loop.run_in_executor(executor, _decode, signal.name, encoding, body)
             except DecodeError as exc:
                 raise IngestError(Outcome.INVALID, str(exc)) from exc
             except BrokenExecutor:
@@ -144,9 +147,14 @@ class Receiver:
                 raise IngestError(Outcome.STORE_FAILED, "the decoder restarted; retry") from None
         finally:
             self._inflight_bytes -= size
-        self._metrics.spans_received.inc(decoded.spans + decoded.rejected)
-        if decoded.rejected:
-            self._metrics.spans_rejected.labels("invalid_span").inc(decoded.rejected)
+        if signal is TRACES:
+            self._metrics.spans_received.inc(decoded.spans + decoded.rejected)
+            if decoded.rejected:
+                self._metrics.spans_rejected.labels("invalid_span").inc(decoded.rejected)
+        else:
+            self._metrics.log_records_received.inc(decoded.spans + decoded.rejected)
+            if decoded.rejected:
+                self._metrics.log_records_rejected.inc(decoded.rejected)
         if decoded.spans:
             await self._log.append(decoded.payload, decoded.spans)
             self.on_append(decoded.spans)
