@@ -19,13 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
-from spanlake.ingest.batch_bytes import decode_batch
+from spanlake.ingest import attach_events
+from spanlake.ingest.batch_bytes import GENAI_EVENTS, decode_batch, kind_of
 from spanlake.ingest.log import IngestLog, Record
 from spanlake.metrics import Metrics
 from spanlake.store import Store
 from spanlake.store.log_positions import prune_log_positions, read_log_position, record_log_position
-from spanlake.store.writer import AppendResult, CommitStage, append_spans
+from spanlake.store.writer import AppendResult, CommitStage
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,14 @@ def _load_slice(
     stages: Sequence[CommitStage],
     recent: object,
 ) -> AppendResult:
-    result = append_spans(cur, [decode_batch(r.payload) for r in records], stages, recent)  # type: ignore[arg-type]
+    """One transaction: the slice's spans and GenAI events (told apart by their record's kind),
+    then the log position they reach."""
+    spans: list[pa.Table] = []
+    events: list[pa.Table] = []
+    for record in records:
+        table = decode_batch(record.payload)
+        (events if kind_of(table) == GENAI_EVENTS else spans).append(table)
+    result = attach_events.load(cur, spans, events, stages, recent)  # type: ignore[arg-type]
     record_log_position(cur, log_id, records[-1].end)
     return result
 

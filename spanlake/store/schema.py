@@ -70,6 +70,21 @@ def _span_columns_ddl() -> str:
     return ",\n".join(cols)
 
 
+# OpenTelemetry GenAI events that arrived as OTLP log records (ingest/decode_logs.py): one row
+# each, linked to their span by id. The loader merges them into the span's `events`.
+GENAI_EVENT_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("time", pa.timestamp("ns")),  # time_unix_nano, else observed_time_unix_nano
+        ("name", pa.string()),  # gen_ai.user.message, gen_ai.choice, ...
+        ("service_name", pa.string()),
+        ("attributes", pa.string()),  # JSON object
+        ("body", pa.string()),  # JSON text of the AnyValue body (NULL when unset)
+    ]
+)
+
+
 SPAN_COLUMN_NAMES: tuple[str, ...] = tuple(SPAN_SCHEMA.names) + ("ingested_at",)
 
 # Each migration is a list of statements; the index + 1 is the schema version.
@@ -270,6 +285,22 @@ MIGRATIONS: list[list[str]] = [
     log_id VARCHAR,
     position BIGINT,
     loaded_at TIMESTAMP
+)""",
+    ],
+    [
+        # GenAI events sent as OTLP log records (store/log_events.py). `attached` turns true in the
+        # transaction that merges the event into its span's `events`; until then it waits here
+        # for its span. Every column is created here: DuckLake 1.5.5 cannot scan ALTERed tables.
+        """CREATE TABLE IF NOT EXISTS genai_events (
+    trace_id VARCHAR,
+    span_id VARCHAR,
+    time TIMESTAMP_NS,
+    name VARCHAR,
+    service_name VARCHAR,
+    attributes JSON,
+    body JSON,
+    attached BOOLEAN,
+    ingested_at TIMESTAMP
 )""",
     ],
 ]
