@@ -1,6 +1,7 @@
 """The loader: moves the ingest log into the store in large transactions, behind the acks.
 
-Each transaction appends a slice of the log (up to `max_spans`), runs the commit stages
+Each transaction appends a slice of the log (up to `max_spans` rows: spans, and GenAI events
+received as log records, which attach_events.py merges into their spans), runs the commit stages
 (span-scope capture rules, scoring rules' queue rows) and records the log position it reached,
 all at once. A crash anywhere replays from the recorded position, so every acknowledged span
 is stored once and every captured item exists once. After the commit the log may delete the

@@ -103,6 +103,7 @@ def delete_expired_chunk(
         # Count before deleting: on DuckLake even a DELETE of nothing may register as a change to
         # the table and conflict with other replicas' writes to it.
         pending = _delete_if_any(cur, "capture_pending", in_chunk)
+        _delete_if_any(cur, "genai_events", in_chunk)  # their copies in the spans' events went above
         job_items = _delete_if_any(
             cur, "job_items", f"{in_chunk} AND job_id IN (SELECT id FROM jobs WHERE status IN ('completed', 'failed'))"
         )
