@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from spanlake.llm.from_span import chat_json
 from spanlake.store import log_events
@@ -44,18 +45,21 @@ def with_pending_events(cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> pa.T
     if not pending.num_rows:
         return spans
     by_span = _group(pending)
-    ids = list(zip(spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist()))
-    attributes = spans.column("attributes").to_pylist()
-    events = spans.column("events").to_pylist()
-    inputs = spans.column("input").to_pylist()
-    outputs = spans.column("output").to_pylist()
-    for i, key in enumerate(ids):
-        if key in by_span:
-            events[i], inputs[i], outputs[i] = merged(attributes[i], events[i], inputs[i], outputs[i], by_span[key])
+    ids = zip(spans.column("trace_id").to_pylist(), spans.column("span_id").to_pylist())
+    mask = [key in by_span for key in ids]
+    rows = pa.array([i for i, hit in enumerate(mask) if hit], pa.int64())
+    picked = spans.select(["trace_id", "span_id", "attributes", "events", "input", "output"]).take(rows).to_pylist()
+    new = [
+        merged(r["attributes"], r["events"], r["input"], r["output"], by_span[(r["trace_id"], r["span_id"])])
+        for r in picked
+    ]
     log_events.mark_attached(cur, keys)
-    for name, values in (("events", events), ("input", inputs), ("output", outputs)):
+    # Only the spans that got events are converted to Python; the other rows keep their buffers.
+    hits = pa.array(mask, pa.bool_())
+    for position, name in enumerate(("events", "input", "output")):
         index = spans.schema.get_field_index(name)
-        spans = spans.set_column(index, spans.schema.field(index), pa.array(values, pa.string()))
+        column = pc.replace_with_mask(spans.column(index).combine_chunks(), hits, pa.array([n[position] for n in new], pa.string()))
+        spans = spans.set_column(index, spans.schema.field(index), column)
     return spans
 
 
