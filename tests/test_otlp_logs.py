@@ -358,3 +358,25 @@ def test_acked_logs_survive_sigkill_and_attach_after_restart(make_server):
     with client(server) as http:
         send_spans(http, [chat_span(trace_id, span_id, start)])
         assert_chat(span_detail(http, trace_id, span_id))
+
+
+def test_inference_details_event_from_newer_semconv(server):
+    """`gen_ai.client.inference.operation.details` carries the current GenAI attributes."""
+    trace_id, span_id, start = new_trace_id(), new_span_id(), time.time_ns()
+    details = {
+        "gen_ai.system_instructions": [{"type": "text", "content": SYSTEM}],
+        "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}],
+        "gen_ai.output.messages": [
+            {"role": "assistant", "parts": [{"type": "text", "content": ANSWER}], "finish_reason": "stop"}
+        ],
+    }
+    request = log_request(trace_id, span_id, [("gen_ai.client.inference.operation.details", {})], start)
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    record.ClearField("body")
+    record.attributes.extend(KeyValue(key=k, value=pb_value(v)) for k, v in details.items())
+    with client(server) as http:
+        assert post_logs(http, request).status_code == 200
+        send_spans(http, [chat_span(trace_id, span_id, start)])
+        detail = span_detail(http, trace_id, span_id)
+        assert json.loads(detail["input"]) == {"messages": MESSAGES[:2]}
+        assert json.loads(detail["output"]) == FINAL
