@@ -60,12 +60,12 @@ class ExportHandler:
             decoded = await self._receiver.accept(request, "protobuf", self.signal)
         except IngestError as exc:
             # Like the HTTP access log's OTLP lines: debug level, exporters call many times a second.
-            access_log.debug("grpc %s %s key=%s", self._method, exc.outcome.error_code, who)
+            access_log.debug("grpc Export %s key=%s signal=%s", exc.outcome.error_code, who, self.signal.name)
             self._metrics.requests.labels("grpc", exc.outcome.error_code).inc()
             trailing = _retry_details(exc.outcome, exc.message, exc.retry_after_seconds) if exc.outcome.retryable else ()
             await context.abort(exc.outcome.grpc_code, exc.message, trailing_metadata=trailing)
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
-        access_log.debug("grpc %s ok key=%s", self._method, who)
+        access_log.debug("grpc Export ok key=%s signal=%s", who, self.signal.name)
         self._metrics.requests.labels("grpc", "ok").inc()
         if not decoded.rejected:
             return self._empty_response
