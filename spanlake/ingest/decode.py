@@ -28,7 +28,7 @@ from spanlake.ingest.spanrows import (
     dumps,
 )
 
-__all__ = ["DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message", "key_values", "any_value"]
+__all__ = ["DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message", "key_values", "any_value", "guarded"]
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -234,3 +234,4 @@ def _links(links: Any) -> list[dict[str, Any]]:
 # conversion, so a log record's attributes read exactly like a span's.
 key_values = _attrs
 any_value = _any
+guarded = _guarded

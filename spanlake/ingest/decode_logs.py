@@ -88,7 +88,7 @@ def decode_logs_protobuf(body: bytes) -> Decoded:
         request.ParseFromString(body)
     except (ProtobufDecodeError, TypeError, ValueError, RuntimeError) as exc:
         raise DecodeError(f"malformed OTLP protobuf request: {exc}") from None
-    return pb._guarded(_walk_message, request)
+    return pb.guarded(_walk_message, request)
 
 
 def _walk_message(request: ExportLogsServiceRequest) -> Decoded:
@@ -130,7 +130,7 @@ def _problem(name: str, trace_problem: str | None, span_problem: str | None) -> 
 
 def decode_logs_json(body: bytes) -> Decoded:
     """Decode an OTLP/JSON ExportLogsServiceRequest: hex ids, integers as numbers or strings."""
-    return pb._guarded(_walk_json, body)
+    return pb.guarded(_walk_json, body)
 
 
 def _walk_json(body: bytes) -> Decoded:
@@ -154,7 +154,7 @@ def _walk_json(body: bytes) -> Decoded:
 
 def _resource_logs(out: EventRows, rl: dict) -> None:
     resource = obj(rl.get("resource"), ".resource")
-    out.start_resource(js._attrs(resource.get("attributes"), 0, ".resource"))
+    out.start_resource(js.key_values(resource.get("attributes"), 0, ".resource"))
     for si, sl in enumerate(array(either(rl, "scopeLogs", "scope_logs"), ".scopeLogs")):
         try:
             records = array(either(obj(sl, ""), "logRecords", "log_records"), ".logRecords")
@@ -169,7 +169,7 @@ def _resource_logs(out: EventRows, rl: dict) -> None:
 
 def _record(out: EventRows, record: dict) -> None:
     record = camelize(record)
-    attrs = js._attrs(record.get("attributes"), 0)
+    attrs = js.key_values(record.get("attributes"), 0)
     name = text(either(record, "eventName", "event_name"), ".eventName") or as_text(attrs.get(EVENT_NAME_ATTRIBUTE)) or ""
     trace_id = record.get("traceId") or None
     span_id = record.get("spanId") or None
@@ -184,7 +184,7 @@ def _record(out: EventRows, record: dict) -> None:
         out.reject(problem)
         return
     try:
-        body = js._any(record.get("body"), 0)
+        body = js.any_value(record.get("body"), 0)
     except Bad as exc:
         raise Bad(".body" + exc.path, exc.problem) from None
     out.add(trace_id.lower(), span_id.lower(), at, name, attrs, body)  # type: ignore[union-attr]
@@ -195,6 +195,6 @@ def _json_id(value: Any, size: int, what: str, path: str) -> str | None:
         return f"without a {what} id"
     if type(value) is not str:
         raise Bad(path, f"expected a hex string, got {show(value)}")
-    if not js._is_id(value, size):
+    if not js.is_hex_id(value, size):
         return f"with an invalid {what} id {value[:40]!r} (must be {2 * size} hex characters, not all zeros)"
     return None

@@ -336,3 +336,10 @@ def _links(items: Any) -> list | None:
             item["dropped_attributes_count"] = dropped
         out.append(item)
     return out
+
+
+# The OTLP/JSON AnyValue conversion and id check, for the logs decoder (decode_logs.py): one
+# conversion for every signal, so a log record's values read exactly like a span's.
+key_values = _attrs
+any_value = _any
+is_hex_id = _is_id
