@@ -93,8 +93,11 @@ def load(
     """One slice of the ingest log: its events, then its spans with every event waiting for
     them, then its events whose spans were stored before."""
     fresh = load_events(cur, event_tables) if event_tables else None
-    spans = [with_pending_events(cur, t) for t in span_tables]
-    result = append_spans(cur, spans, stages, recent) if spans else AppendResult(0, 0)
+    result = AppendResult(0, 0)
+    if span_tables:
+        # One pending-events lookup for the whole slice, not one per request table in it.
+        spans = pa.concat_tables(span_tables) if len(span_tables) != 1 else span_tables[0]
+        result = append_spans(cur, [with_pending_events(cur, spans)], stages, recent)
     if fresh is not None:
         attach_late(cur, fresh)
     return result
