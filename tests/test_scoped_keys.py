@@ -15,6 +15,7 @@ import sys
 import time
 
 import grpc
+from google.rpc import status_pb2
 import httpx
 import pytest
 
@@ -112,11 +113,21 @@ def test_otlp_http_needs_the_ingest_scope(server):
     headers = {"content-type": "application/x-protobuf"}
     for key in (INGEST, ADMIN):
         assert call(server, "POST", "/v1/traces", key, content=body, headers=headers).status_code == 200
+    # A protobuf exporter gets a google.rpc.Status it can parse, as for every OTLP refusal.
     for key, name in ((READ, "dashboards"), (CI, "ci")):
-        assert_denied(call(server, "POST", "/v1/traces", key, content=body, headers=headers), "ingest", name)
+        resp = call(server, "POST", "/v1/traces", key, content=body, headers=headers)
+        assert resp.status_code == 403 and resp.headers["content-type"] == "application/x-protobuf"
+        status = status_pb2.Status.FromString(resp.content)
+        assert status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+        assert "'ingest' scope" in status.message and name in status.message
     for key in (UNKNOWN, None):
         resp = call(server, "POST", "/v1/traces", key, content=body, headers=headers)
-        assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"
+        assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
+        assert status_pb2.Status.FromString(resp.content).code == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    # A JSON exporter gets the same refusal as JSON.
+    resp = call(server, "POST", "/v1/traces", READ, content=b"{}", headers={"content-type": "application/json"})
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "permission_denied"
+    assert "'ingest' scope" in resp.json()["error"]["message"]
 
 
 def test_every_read_route_needs_the_read_scope(server, trace):
@@ -238,12 +249,13 @@ def test_created_by_records_the_key_name(server, trace):
 
 def test_access_log_names_the_key_and_never_holds_one(server, trace):
     """Last in the module: stops the server and reads everything it wrote."""
-    call(server, "GET", "/api/whoami", READ, params={"note": "x"})
+    call(server, "GET", "/api/traces", READ, params={"service": "not-logged-xyz"})
     call(server, "GET", "/api/traces", INGEST)
     call(server, "GET", "/api/traces", UNKNOWN)
     server.stop()
     log = server.output()
-    assert "GET /api/whoami 200 key=dashboards" in log
+    assert "GET /api/traces 200 key=dashboards" in log
+    assert "not-logged-xyz" not in log  # the path only: a query string is the client's text
     assert "GET /api/traces 403 key=exporters" in log
     assert "GET /api/traces 401 key=-" in log
     assert "POST /api/datasets 201 key=ci" in log

@@ -20,7 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spanlake.api.errors import error_response
-from spanlake.auth import ANONYMOUS, AuthError, KeyRing, PermissionDenied, Principal, permit
+from spanlake.auth import ANONYMOUS, OTLP_PATHS, AuthError, KeyRing, PermissionDenied, Principal, permit
+from spanlake.ingest.ack import IngestError, Outcome
+from spanlake.ingest.otlp_http import refusal as otlp_refusal
 from spanlake.store.actor import reset_actor, set_actor
 from spanlake.ui.guard import request_cookies
 from spanlake.ui.sessions import SESSION_COOKIE, Sessions
@@ -104,6 +106,12 @@ class RequireApiKey:
     @staticmethod
     def _refusal(scope: Scope, exc: AuthError) -> Response:
         path = scope["path"]
+        if path in OTLP_PATHS:
+            # Through the ingest outcome table: a protobuf exporter gets a google.rpc.Status it
+            # can parse, a JSON one the JSON form, as for every other OTLP refusal.
+            outcome = Outcome.UNAUTHENTICATED if exc.status == 401 else Outcome.PERMISSION_DENIED
+            content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+            return otlp_refusal(IngestError(outcome, exc.message), content_type)
         if exc.status == 401 and is_page(path) and scope["method"] == "GET":
             target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -57,6 +57,19 @@ def _failure(exc: IngestError, encoding: Encoding) -> Response:
     return Response(json.dumps(payload), status_code=exc.outcome.http_status, media_type=JSON, headers=headers)
 
 
+def refusal(exc: IngestError, content_type: str | None) -> Response:
+    """An OTLP/HTTP refusal in the request's own encoding (a google.rpc.Status for protobuf), for
+    failures decided before the endpoint runs, such as a missing or wrong API key."""
+    try:
+        encoding = _encoding_of(content_type)
+    except IngestError:
+        encoding = "json"
+    response = _failure(exc, encoding)
+    if exc.outcome is Outcome.UNAUTHENTICATED:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 class OtlpHttpEndpoint:
     """The Starlette endpoint of one signal; one instance per signal and server."""
 
