@@ -15,6 +15,8 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels 'spanlake[lake]' && rm -rf /wheels
 USER spanlake
 WORKDIR /data
+# The store and the ingest log: acknowledged spans not loaded yet live only in /data/ingest-log,
+# so mount a persistent volume here, one per container (a second server refuses a used log).
 VOLUME ["/data"]
 EXPOSE 4317 4318
 ENV SPANLAKE_DATA=/data \
