@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
-from spanlake.api.errors import ApiError, bad_request
+from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid

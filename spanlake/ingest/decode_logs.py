@@ -134,22 +134,7 @@ def decode_logs_json(body: bytes) -> Decoded:
 
 
 def _walk_json(body: bytes) -> Decoded:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"invalid JSON: {exc}") from None
-    if type(doc) is not dict:
-        raise DecodeError("OTLP/JSON request must be a JSON object with a 'resourceLogs' list")
-    resource_logs = either(doc, "resourceLogs", "resource_logs")
-    if resource_logs is not None and type(resource_logs) is not list:
-        raise DecodeError(f"resourceLogs: expected a list, got {show(resource_logs)}")
-    out = EventRows()
-    for ri, rl in enumerate(resource_logs or ()):
-        try:
-            _resource_logs(out, obj(rl, ""))
-        except Bad as exc:
-            raise DecodeError(f"resourceLogs[{ri}]{exc.path}: {exc.problem}") from None
-    return out.result()
+    return js.walk_document(body, "resourceLogs", "resource_logs", EventRows(), _resource_logs)
 
 
 def _resource_logs(out: EventRows, rl: dict) -> None:

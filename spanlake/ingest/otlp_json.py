@@ -12,6 +12,7 @@ Wrong shapes raise DecodeError naming the JSON path; invalid ids reject just tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -58,21 +59,26 @@ for _tag in ("string", "bool", "int", "double", "array", "kvlist", "bytes"):
 
 def decode_json_document(body: bytes) -> Decoded:
     """Parse and walk an OTLP/JSON body (see module docstring)."""
+    return walk_document(body, "resourceSpans", "resource_spans", SpanRows(), _resource_spans)
+
+
+def walk_document(body: bytes, key: str, snake_key: str, out: Any, walk: Callable[[Any, dict], None]) -> Decoded:
+    """Parse an OTLP/JSON request and hand each entry of its top-level list (`resourceSpans`,
+    `resourceLogs`) to `walk`; errors name the entry and the path inside it."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
     if type(doc) is not dict:
-        raise DecodeError("OTLP/JSON request must be a JSON object with a 'resourceSpans' list")
-    resource_spans = either(doc, "resourceSpans", "resource_spans")
-    if resource_spans is not None and type(resource_spans) is not list:
-        raise DecodeError(f"resourceSpans: expected a list, got {show(resource_spans)}")
-    out = SpanRows()
-    for ri, rs in enumerate(resource_spans or ()):
+        raise DecodeError(f"OTLP/JSON request must be a JSON object with a '{key}' list")
+    entries = either(doc, key, snake_key)
+    if entries is not None and type(entries) is not list:
+        raise DecodeError(f"{key}: expected a list, got {show(entries)}")
+    for index, entry in enumerate(entries or ()):
         try:
-            _resource_spans(out, obj(rs, ""))
+            walk(out, obj(entry, ""))
         except Bad as exc:
-            raise DecodeError(f"resourceSpans[{ri}]{exc.path}: {exc.problem}") from None
+            raise DecodeError(f"{key}[{index}]{exc.path}: {exc.problem}") from None
     return out.result()
 
 
