@@ -11,9 +11,10 @@ Spec: https://opentelemetry.io/docs/specs/otlp/ and opentelemetry-proto trace/v1
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanlake.ingest import native
@@ -28,7 +29,9 @@ from spanlake.ingest.spanrows import (
     dumps,
 )
 
-__all__ = ["DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message", "key_values", "any_value", "guarded"]
+__all__ = [
+    "DecodeError", "Decoded", "decode_protobuf", "decode_json", "decode_message", "parse_request", "key_values", "any_value", "guarded",
+]
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -52,13 +55,20 @@ def decode_protobuf(body: bytes) -> Decoded:
 
 def decode_protobuf_python(body: bytes) -> Decoded:
     """The reference decoder: upb parses, Python walks the message."""
-    request = ExportTraceServiceRequest()
+    return decode_message(parse_request(ExportTraceServiceRequest(), body))
+
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+def parse_request(request: MessageT, body: bytes) -> MessageT:
+    """Parse an OTLP request's wire bytes into `request`; bad bytes raise DecodeError only."""
     try:
         request.ParseFromString(body)
     except (ProtobufDecodeError, TypeError, ValueError, RuntimeError) as exc:
         # upb raises DecodeError for bad wire data, invalid UTF-8 and too-deep nesting.
         raise DecodeError(f"malformed OTLP protobuf request: {exc}") from None
-    return decode_message(request)
+    return request
 
 
 def decode_json(body: bytes) -> Decoded:

@@ -20,14 +20,13 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from spanlake.ingest import decode as pb
 from spanlake.ingest import otlp_json as js
 from spanlake.ingest.batch_bytes import GENAI_EVENTS, with_kind
 from spanlake.ingest.otlp_json_fields import Bad, array, camelize, either, obj, show, text, uint
-from spanlake.ingest.spanrows import INT64_MAX, MAX_REASONS, Decoded, DecodeError, as_text
+from spanlake.ingest.spanrows import INT64_MAX, MAX_REASONS, Decoded, as_text
 from spanlake.store.schema import GENAI_EVENT_SCHEMA
 
 __all__ = ["decode_logs_protobuf", "decode_logs_json", "is_genai_event"]
@@ -83,12 +82,7 @@ def _event_time(at: int, observed: int) -> int:
 
 def decode_logs_protobuf(body: bytes) -> Decoded:
     """Decode a binary ExportLogsServiceRequest (gRPC, or HTTP application/x-protobuf)."""
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except (ProtobufDecodeError, TypeError, ValueError, RuntimeError) as exc:
-        raise DecodeError(f"malformed OTLP protobuf request: {exc}") from None
-    return pb.guarded(_walk_message, request)
+    return pb.guarded(_walk_message, pb.parse_request(ExportLogsServiceRequest(), body))
 
 
 def _walk_message(request: ExportLogsServiceRequest) -> Decoded:
