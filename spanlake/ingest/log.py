@@ -50,7 +50,8 @@ class LogConfig:
     """Bounds of the log.
 
     `max_unloaded_bytes` is the back-pressure bound: appended bytes the loader has not loaded
-    yet. At ~1.7 KB per span on disk, 2 GiB holds over a million spans, minutes of overload.
+    yet. At ~1.7 KB per span on disk, 2 GiB holds over a million spans: a minute or more of
+    overload at the rates bench/ingest.py measures.
     """
 
     max_unloaded_bytes: int = 2 * 1024**3
