@@ -19,7 +19,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk._logs import LoggerProvider
@@ -29,6 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from chat_spans import ANSWER, CALL, FINAL, MESSAGES, QUESTION, SYSTEM, TOOL_ANSWER
 from datasets_client import client, items, send_spans
 from otlp_builders import new_span_id, new_trace_id, span
+from test_decode import av
 
 LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 SCOPE = "opentelemetry.instrumentation.openai_v2"
@@ -60,20 +61,6 @@ rules:
 """
 
 
-def pb_value(value: Any) -> AnyValue:
-    if value is None:
-        return AnyValue()
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, dict):
-        return AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key=k, value=pb_value(v)) for k, v in value.items()]))
-    if isinstance(value, list):
-        return AnyValue(array_value=ArrayValue(values=[pb_value(v) for v in value]))
-    return AnyValue(string_value=str(value))
-
-
 def json_value(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -101,14 +88,14 @@ def log_request(trace_id: str, span_id: str, events: list[tuple[str, dict]], sta
                 span_id=bytes.fromhex(span_id),
                 flags=1,
                 event_name="" if legacy_name else name,
-                body=pb_value(body),
-                attributes=[KeyValue(key=k, value=pb_value(v)) for k, v in attributes.items()],
+                body=av(body),
+                attributes=[KeyValue(key=k, value=av(v)) for k, v in attributes.items()],
             )
         )
     return ExportLogsServiceRequest(
         resource_logs=[
             ResourceLogs(
-                resource={"attributes": [KeyValue(key="service.name", value=pb_value("chat-app"))]},
+                resource={"attributes": [KeyValue(key="service.name", value=av("chat-app"))]},
                 scope_logs=[ScopeLogs(scope={"name": SCOPE}, log_records=records)],
             )
         ]
@@ -281,9 +268,9 @@ def test_other_log_records_are_refused_with_the_reason_over_grpc(server):
     trace_id, span_id, start = new_trace_id(), new_span_id(), time.time_ns()
     request = log_request(trace_id, span_id, CHAT_EVENTS[:2], start)
     records = request.resource_logs[0].scope_logs[0].log_records
-    records.add(time_unix_nano=start, body=pb_value("GET /health 200"), trace_id=bytes.fromhex(trace_id), span_id=bytes.fromhex(span_id))
+    records.add(time_unix_nano=start, body=av("GET /health 200"), trace_id=bytes.fromhex(trace_id), span_id=bytes.fromhex(span_id))
     records.add(time_unix_nano=start, event_name="app.started")
-    records.add(time_unix_nano=start, event_name="gen_ai.user.message", trace_id=bytes.fromhex(trace_id), body=pb_value({"content": "x"}))
+    records.add(time_unix_nano=start, event_name="gen_ai.user.message", trace_id=bytes.fromhex(trace_id), body=av({"content": "x"}))
     response = grpc_export_logs(server, request)
     assert response.partial_success.rejected_log_records == 3
     message = response.partial_success.error_message
@@ -373,7 +360,7 @@ def test_inference_details_event_from_newer_semconv(server):
     request = log_request(trace_id, span_id, [("gen_ai.client.inference.operation.details", {})], start)
     record = request.resource_logs[0].scope_logs[0].log_records[0]
     record.ClearField("body")
-    record.attributes.extend(KeyValue(key=k, value=pb_value(v)) for k, v in details.items())
+    record.attributes.extend(KeyValue(key=k, value=av(v)) for k, v in details.items())
     with client(server) as http:
         assert post_logs(http, request).status_code == 200
         send_spans(http, [chat_span(trace_id, span_id, start)])
