@@ -94,10 +94,8 @@ class Loader:
         self.unloaded_spans = 0
         self._oldest_at: float | None = None  # when the oldest unloaded record was appended
         self.last_error: str | None = None
-        self.started_behind_spans = 0
         self._loads = 0
         self._failures = 0  # loads in a row that failed outside the store (in a commit stage)
-        self.stage_skips = 0  # slices loaded without their commit stages after such failures
 
     @property
     def loaded(self) -> int:
@@ -107,10 +105,9 @@ class Loader:
         """Read the position the store reached, release what it holds, and start loading."""
         position = await self._store.read(read_log_position, self._log.log_id)
         if position is not None:
-            self._log.mark_loaded(position)
+            await asyncio.to_thread(self._log.mark_loaded, position)  # deletes loaded segments
         self.unloaded_spans = await asyncio.to_thread(self._log.count_spans, self._log.loaded)
         self._oldest_at = await asyncio.to_thread(self._log.first_unloaded_at)
-        self.started_behind_spans = self.unloaded_spans
         if self.unloaded_spans:
             log.info("ingest log holds %d spans not loaded yet; loading them in the background", self.unloaded_spans)
         self._metrics.watch_loader(self)
@@ -177,14 +174,12 @@ class Loader:
                 "loading %d spans WITHOUT capture rules: the rules failed on them %d times in a row (see above)",
                 sum(r.spans for r in records), self._failures,
             )
-            self.stage_skips += 1
         result = await self._store.write(_load_slice, self._log.log_id, records, stages, self._store.recent_span_keys)
         spans = sum(r.spans for r in records)
         self.unloaded_spans = max(0, self.unloaded_spans - spans)
         self.last_error = None
         self._metrics.on_load(time.perf_counter() - started, result, spans)
-        await asyncio.to_thread(self._log.mark_loaded, records[-1].end)
-        self._oldest_at = await asyncio.to_thread(self._log.first_unloaded_at)
+        self._oldest_at = await asyncio.to_thread(self._release, records[-1].end)
         async with self._progress:
             self._progress.notify_all()
         self._loads += 1
@@ -193,6 +188,12 @@ class Loader:
                 await self._store.write(prune_log_positions, self._log.log_id)
             except duckdb.Error as exc:  # only housekeeping: the next prune covers it
                 log.warning("pruning old ingest log positions failed: %s", exc)
+
+    def _release(self, position: int) -> float | None:
+        """Let the log delete what the store now holds; returns when the oldest record left was
+        appended (one thread hop for both file operations)."""
+        self._log.mark_loaded(position)
+        return self._log.first_unloaded_at()
 
     async def wait_loaded(self, position: int, timeout: float) -> bool:
         """True once the store holds everything before `position`; False after `timeout`."""
@@ -215,7 +216,3 @@ class Loader:
         self._wakeup.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-
-    async def drain(self, timeout: float) -> bool:
-        """Load everything appended so far (tools and tests that want a quiet store)."""
-        return await self.wait_loaded(self._log.durable_end, timeout)

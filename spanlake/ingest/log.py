@@ -101,7 +101,6 @@ class IngestLog:
         self._fd = self._open_active()
         self._thread = threading.Thread(target=self._write_loop, name="spanlake-log", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.appended_records = 0
         self.fsyncs = 0
 
     # Opening -----------------------------------------------------------------------------------
@@ -195,7 +194,6 @@ class IngestLog:
             self._cut_back()
         else:
             self.durable_end = position
-            self.appended_records += len(group)
             self.fsyncs += 1
         with self._cond:
             self._pending_bytes -= size
