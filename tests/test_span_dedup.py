@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from otlp_builders import new_span_id, new_trace_id, request, span
@@ -20,6 +21,7 @@ from spanlake.store.connection import StoreConfig
 from spanlake.store.dataset_items import NewItem, insert_items
 from spanlake.store.ids import uuid7
 from spanlake.store.recent_keys import BUCKET_SHIFT, RecentSpanKeys
+from spanlake.store.span_keys import key_hashes
 from spanlake.store.writer import append_spans
 
 MINUTE_NS = 60 * 10**9
@@ -180,3 +182,48 @@ def test_spans_are_unseen_only_when_nothing_can_refer_to_them(tmp_path: Path):
     finally:
         second.close()
     assert stage.unseen == [True, False, False, False, True]
+
+
+def with_ids(table, trace_ids: list[str], span_ids: list[str]):
+    table = table.set_column(table.schema.get_field_index("trace_id"), "trace_id", pa.array(trace_ids, pa.string()))
+    return table.set_column(table.schema.get_field_index("span_id"), "span_id", pa.array(span_ids, pa.string()))
+
+
+def test_key_hashes_read_hex_ids_and_refuse_anything_else():
+    trace, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    keys = key_hashes(
+        pa.array([trace, trace, trace, trace.upper(), "not-hex" * 4 + "abcd"]),
+        pa.array([span_id, span_id, "b7ad6b7169203332", span_id, span_id]),
+    )
+    assert keys.hashes[0] == keys.hashes[1] != keys.hashes[2]
+    assert keys.valid.tolist() == [True, True, True, True, False]
+    # A column with an id of another width, or a null, gives no row a hash.
+    assert not key_hashes(pa.array([trace, trace]), pa.array([span_id, span_id[:14]])).valid.any()
+    assert not key_hashes(pa.array([trace]), pa.array([None], pa.string())).valid.any()
+
+
+def test_spans_whose_hashes_collide_are_both_stored(store):
+    """Equal hashes only send spans to the exact lookup; two different keys are two spans."""
+    span_a, span_b = "0000000000000001", "0000000000000002"
+    high, low = 0x0AF7651916CD43DD, 0x8448EB211C80319C
+    # The hash is (high * M1) ^ low ^ (span * M2): a second low word that cancels the span's
+    # change gives a different key with the same hash.
+    mix = 0xC2B2AE3D27D4EB4F
+    other_low = low ^ ((1 * mix) % 2**64) ^ ((2 * mix) % 2**64)
+    trace_a, trace_b = f"{high:016x}{low:016x}", f"{high:016x}{other_low:016x}"
+    keys = key_hashes(pa.array([trace_a, trace_b]), pa.array([span_a, span_b]))
+    assert keys.hashes[0] == keys.hashes[1]
+    now = time.time_ns()
+    table = with_ids(batch([now, now + 1]), [trace_a, trace_b], [span_a, span_b])
+    assert append(store, table, store.recent_span_keys).stored == 2
+    assert append(store, table, store.recent_span_keys).stored == 0
+    assert stored_count(store) == 2
+
+
+def test_spans_with_unusual_ids_are_looked_up_not_vouched_for(store):
+    """Ids the hash cannot read (not hex of the usual width) are deduplicated by the table."""
+    now = time.time_ns()
+    table = with_ids(batch([now, now + 1]), [new_trace_id(), new_trace_id()], ["span-one", "span-two"])
+    assert append(store, table, store.recent_span_keys).stored == 2
+    assert append(store, table, store.recent_span_keys).stored == 0
+    assert stored_count(store) == 2

@@ -32,9 +32,14 @@ On a lake, other replicas append too, so the writer gets no RecentSpanKeys and c
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Union
+
+import numpy as np
 
 from spanlake.store import commit_hooks
+
+KeyArray = Union[np.ndarray, Sequence[int]]
 
 # start_time_ns >> 30: buckets of ~1.07 s. Eviction drops a whole bucket, so a bucket must be a
 # small share of the capacity: at 20k spans/s a 68.7 s bucket outgrew it and the writer's
@@ -71,32 +76,38 @@ class RecentSpanKeys:
     def floor_ns(self) -> int:
         return self._floor_bucket << BUCKET_SHIFT
 
-    def suspects(self, hashes: Sequence[int], starts_ns: Sequence[int]) -> list[int]:
-        """Positions of the spans that may already be stored (the rest certainly are not)."""
-        floor = self._floor_bucket
-        buckets = self._buckets
-        empty: set[int] = set()
-        found = []
-        for i, (h, start) in enumerate(zip(hashes, starts_ns)):
-            b = start >> BUCKET_SHIFT
-            if b < floor or h in buckets.get(b, empty):
-                found.append(i)
-        return found
+    def suspects(self, hashes: KeyArray, starts_ns: KeyArray, valid: np.ndarray | None = None) -> list[int]:
+        """Positions of the spans that may already be stored (the rest certainly are not).
 
-    def remember(self, hashes: Sequence[int], starts_ns: Sequence[int]) -> None:
+        `valid` False marks a span with no usable hash (span_keys.py): always a suspect."""
+        hashes, buckets = _as_hashes(hashes), _as_buckets(starts_ns)
+        suspect = buckets < self._floor_bucket
+        if valid is not None:
+            suspect |= ~valid
+        for bucket, rows in _rows_by_bucket(buckets, ~suspect):
+            stored = self._buckets.get(bucket)
+            if not stored:
+                continue
+            values = hashes[rows].tolist()
+            if stored.isdisjoint(values):  # the usual case, one C-level pass
+                continue
+            hit = np.fromiter((v in stored for v in values), bool, len(values))
+            suspect[rows[hit]] = True
+        return np.flatnonzero(suspect).tolist()
+
+    def remember(self, hashes: KeyArray, starts_ns: KeyArray, valid: np.ndarray | None = None) -> None:
         """Record keys about to be committed (call before the commit, never only after)."""
-        floor = self._floor_bucket
-        buckets = self._buckets
-        for h, start in zip(hashes, starts_ns):
-            b = start >> BUCKET_SHIFT
-            if b < floor:
-                continue  # below the floor every span is looked up anyway
-            bucket = buckets.get(b)
-            if bucket is None:
-                bucket = buckets[b] = set()
-            before = len(bucket)
-            bucket.add(h)
-            self._size += len(bucket) - before
+        hashes, buckets = _as_hashes(hashes), _as_buckets(starts_ns)
+        keep = buckets >= self._floor_bucket  # below the floor every span is looked up anyway
+        if valid is not None:
+            keep &= valid
+        for bucket, rows in _rows_by_bucket(buckets, keep):
+            stored = self._buckets.get(bucket)
+            if stored is None:
+                stored = self._buckets[bucket] = set()
+            before = len(stored)
+            stored.update(hashes[rows].tolist())
+            self._size += len(stored) - before
         self._evict()
 
     def note_item_sources(self, created_ns: int) -> None:
@@ -104,9 +115,9 @@ class RecentSpanKeys:
         floor = created_ns + CLOCK_SKEW_TOLERANCE_US * 1000
         self._item_sources_floor_ns = max(self._item_sources_floor_ns, floor)
 
-    def may_be_item_sources(self, starts_ns: Sequence[int]) -> bool:
+    def may_be_item_sources(self, starts_ns: KeyArray) -> bool:
         """Whether an item given source ids from outside the store may name one of these spans."""
-        return bool(starts_ns) and min(starts_ns) < self._item_sources_floor_ns
+        return len(starts_ns) > 0 and int(np.min(starts_ns)) < self._item_sources_floor_ns
 
     def _evict(self) -> None:
         while self._size > self._capacity and self._buckets:
@@ -117,6 +128,29 @@ class RecentSpanKeys:
 
 def _bucket_of(start_ns: int) -> int:
     return start_ns >> BUCKET_SHIFT
+
+
+def _as_hashes(hashes: KeyArray) -> np.ndarray:
+    if isinstance(hashes, np.ndarray):
+        return hashes.astype(np.uint64, copy=False)
+    return np.array(hashes, dtype=np.int64).astype(np.uint64)  # Python hash() values may be negative
+
+
+def _as_buckets(starts_ns: KeyArray) -> np.ndarray:
+    return np.asarray(starts_ns, dtype=np.int64) >> BUCKET_SHIFT
+
+
+def _rows_by_bucket(buckets: np.ndarray, selected: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(bucket, row positions) for the selected rows; a slice covers a few buckets, so one sort."""
+    rows = np.flatnonzero(selected)
+    if not len(rows):
+        return
+    order = rows[np.argsort(buckets[rows], kind="stable")]
+    ordered = buckets[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        yield int(ordered[start]), order[start:end]
 
 
 def note_item_sources() -> None:

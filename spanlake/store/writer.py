@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanlake.clock import utc_now
 from spanlake.store.recent_keys import RecentSpanKeys
+from spanlake.store.span_keys import KeyHashes, key_hashes
 from spanlake.store.schema import JSON_COLUMNS, SPAN_SCHEMA, TRACE_KEY_SQL
 
 # Relation holding the spans this commit actually adds (after dedup), with their ingested_at.
@@ -88,16 +90,15 @@ def append_spans(
         return AppendResult(0, 0)
     incoming = incoming.select(SPAN_SCHEMA.names)
     finishers = [stage.start(incoming) for stage in stages]
-    keys = list(zip(incoming.column("trace_id").to_pylist(), incoming.column("span_id").to_pylist()))
-    starts = pc.cast(incoming.column("start_time"), pa.int64()).to_pylist()
+    keys = key_hashes(incoming.column("trace_id"), incoming.column("span_id"))
+    starts = pc.cast(incoming.column("start_time"), pa.int64()).to_numpy()
     if recent is None:
-        suspects: Sequence[int] = range(len(keys))
+        suspects: Sequence[int] = range(incoming.num_rows)
         unseen = False
     else:
-        hashes = list(map(hash, keys))
-        suspects = recent.suspects(hashes, starts)
+        suspects = recent.suspects(keys.hashes, starts, keys.valid)
         unseen = not suspects and not recent.may_be_item_sources(starts)
-        recent.remember(hashes, starts)  # before the commit: a rolled-back key is a harmless false hit
+        recent.remember(keys.hashes, starts, keys.valid)  # before the commit: a rolled-back key is a harmless false hit
     stored = _stored_keys(cur, incoming, suspects, starts) if suspects else set()
     new = _drop_duplicates(incoming, keys, stored)
     if new.num_rows:
@@ -106,15 +107,15 @@ def append_spans(
 
 
 def _stored_keys(
-    cur: duckdb.DuckDBPyConnection, incoming: pa.Table, suspects: Sequence[int], starts: Sequence[int]
+    cur: duckdb.DuckDBPyConnection, incoming: pa.Table, suspects: Sequence[int], starts: np.ndarray
 ) -> set[tuple[str, str]]:
     """The suspects' (trace_id, span_id) keys that `spans` already holds."""
     every = len(suspects) == incoming.num_rows
     probe = incoming if every else incoming.take(pa.array(suspects, pa.int64()))
     # Epoch nanoseconds, not Python datetimes: those keep microseconds only, and a rounded-down
     # upper bound would let the retry of the batch's latest span escape dedup.
-    lo = min(starts[i] for i in suspects)
-    hi = max(starts[i] for i in suspects)
+    suspect_starts = starts[np.asarray(suspects, dtype=np.int64)]
+    lo, hi = int(suspect_starts.min()), int(suspect_starts.max())
     cur.register(_SUSPECTS, probe.select(["trace_id", "span_id"]))
     try:
         rows = cur.execute(
@@ -130,15 +131,20 @@ def _stored_keys(
     return set(rows)
 
 
-def _drop_duplicates(incoming: pa.Table, keys: list[tuple[str, str]], stored: set[tuple[str, str]]) -> pa.Table:
-    """Keep the first copy of each key that is not stored yet."""
-    if not stored and len(set(keys)) == len(keys):
+def _drop_duplicates(incoming: pa.Table, keys: KeyHashes, stored: set[tuple[str, str]]) -> pa.Table:
+    """Keep the first copy of each key that is not stored yet.
+
+    Distinct hashes prove distinct keys, so the usual slice (all new, no repeats) never builds
+    its keys in Python; a stored key or a repeated hash takes the exact path."""
+    if not stored and keys.all_valid and len(np.unique(keys.hashes)) == incoming.num_rows:
         return incoming
     seen = set(stored)
     keep = []
-    for key in keys:
+    for key in zip(incoming.column("trace_id").to_pylist(), incoming.column("span_id").to_pylist()):
         keep.append(key not in seen)
         seen.add(key)
+    if all(keep):
+        return incoming
     return incoming.filter(pa.array(keep, pa.bool_()))
 
 
@@ -149,7 +155,7 @@ def _insert(cur: duckdb.DuckDBPyConnection, new: pa.Table, finishers: Sequence[S
     and takes the JSON columns as `arrow.json`: both decoders write them with a JSON serializer,
     and a plain string column would be parsed again to check it (bench/decode_write.py).
     """
-    ingested_at = pa.array([utc_now()] * new.num_rows, pa.timestamp("us"))
+    ingested_at = pa.repeat(pa.scalar(utc_now(), pa.timestamp("us")), new.num_rows)
     rows = new.append_column("ingested_at", ingested_at)
     # DuckDB finds this local by its name (a replacement scan): no register/unregister calls,
     # each of which would wait for the GIL again beside the busy receiver threads.
