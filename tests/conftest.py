@@ -10,6 +10,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from server_process import ServerProcess  # noqa: E402
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report ends with the log tail of every server it used: in CI that log
+    is the only account of what the server was doing (a slow request, a loader error)."""
+    report = yield
+    if report.failed and call.when == "call":
+        for name, value in getattr(item, "funcargs", {}).items():
+            servers = getattr(value, "started", None) or ([value] if isinstance(value, ServerProcess) else [])
+            for number, server in enumerate(servers):
+                try:
+                    tail = "\n".join(server.output().splitlines()[-80:])
+                except OSError:
+                    continue
+                report.sections.append((f"server log: {name}[{number}] (last 80 lines)", tail))
+    return report
+
+
 @pytest.fixture(scope="session")
 def shared_server(tmp_path_factory: pytest.TempPathFactory):
     """One server for tests that only add their own traces and read them back."""
@@ -27,6 +44,7 @@ def make_server(tmp_path: Path):
         started.append(server)
         return server.start() if start else server
 
+    factory.started = started  # read by pytest_runtest_makereport below
     yield factory
     for server in started:
         if server.proc is not None and server.proc.poll() is None:

@@ -145,6 +145,14 @@ def test_restart_with_a_large_unloaded_log_accepts_exports_within_5_seconds(make
     ready = httpx.get(f"{server.http_url}/readyz").json()
     assert ready["status"] == "ready"
     assert ready["loader"]["catching_up"] and ready["loader"]["behind_spans"] > 0
+    # The new trace is behind the whole backlog: reading it waits for the loader, and a long
+    # wait is logged with the loader's state.
+    asked = time.monotonic()
+    resp = httpx.get(f"{server.http_url}/api/traces/{trace_id}", timeout=30)
+    waited = time.monotonic() - asked
+    assert resp.status_code == 200 and len(resp.json()["spans"]) == 4
+    if waited >= 1.5:
+        assert f"GET /api/traces/{trace_id} waited" in server.output()
     deadline = time.monotonic() + 120
     while httpx.get(f"{server.http_url}/readyz").json()["loader"]["catching_up"]:
         assert time.monotonic() < deadline, "the loader did not catch up in 120 s"

@@ -10,12 +10,18 @@ the overview pages fail.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spanlake.api.errors import error_response
 
+log = logging.getLogger(__name__)
+
 WAIT_SECONDS = 10.0
 LIST_WAIT_SECONDS = 2.0
+SLOW_WAIT_SECONDS = 1.0  # a wait this long is logged: the loader is behind or stuck
 
 # Routes that touch no span data, and the trace list and search (answered from what is loaded).
 _UNWAITED_EXACT = frozenset(
@@ -40,9 +46,19 @@ class ReadYourWrites:
         if scope["type"] == "http" and waits_for_loader(scope["path"]):
             services = scope["app"].state.services
             acked = services.log.durable_end
+            started = time.monotonic()
             if scope["path"] in _LISTS:
-                await services.loader.wait_loaded(acked, LIST_WAIT_SECONDS)
-            elif not await services.loader.wait_loaded(acked, self.wait_seconds):
+                loaded = await services.loader.wait_loaded(acked, LIST_WAIT_SECONDS)
+            else:
+                loaded = await services.loader.wait_loaded(acked, self.wait_seconds)
+            waited = time.monotonic() - started
+            if waited >= SLOW_WAIT_SECONDS:
+                log.warning(
+                    "%s %s waited %.1f s for the loader (%s; %d spans behind; last load error: %s)",
+                    scope["method"], scope["path"], waited, "caught up" if loaded else "still behind",
+                    services.loader.unloaded_spans, services.loader.last_error,
+                )
+            if not loaded and scope["path"] not in _LISTS:
                 behind = services.loader.unloaded_spans
                 response = error_response(
                     503,
