@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import pyarrow as pa
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from spanlake.store.writer import AppendResult
 
@@ -58,6 +59,16 @@ class Metrics:
         self.loader_lag_seconds = Gauge(
             "spanlake_loader_lag_seconds", "Age of the oldest acknowledged record not loaded yet", registry=r
         )
+        # Where the resident memory goes (read at each scrape): DuckDB's buffer manager and
+        # Arrow's allocator; the process collector adds process_resident_memory_bytes.
+        self.store_memory_bytes = Gauge(
+            "spanlake_store_memory_bytes", "Memory held by the store's DuckDB buffer manager", registry=r
+        )
+        self.arrow_memory_bytes = Gauge(
+            "spanlake_arrow_memory_bytes", "Memory allocated by Arrow (decoded batches, load slices)", registry=r
+        )
+        self.arrow_memory_bytes.set_function(lambda: pa.total_allocated_bytes())
+        ProcessCollector(registry=r)
         self.wal_bytes = Gauge(
             "spanlake_store_wal_bytes",
             "Size of the embedded store's write-ahead log; it should fall back at every checkpoint",

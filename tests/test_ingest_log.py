@@ -160,6 +160,10 @@ def test_restart_with_a_large_unloaded_log_accepts_exports_within_5_seconds(make
     stored = httpx.get(f"{server.http_url}/metrics").text
     line = next(l for l in stored.splitlines() if l.startswith("spanlake_spans_stored_total"))
     assert float(line.split()[-1]) == total + 4
+    # Where the memory went: DuckDB holds the 200k spans' data, inside the process's RSS.
+    gauges = {l.split()[0]: float(l.split()[-1]) for l in stored.splitlines() if l and not l.startswith("#")}
+    assert 10 * 2**20 < gauges["spanlake_store_memory_bytes"] < gauges["process_resident_memory_bytes"]
+    assert "spanlake_arrow_memory_bytes" in gauges
     assert stored_span_count(server, trace_id) == 4
     # Loaded segments are deleted: what is left is the active one.
     assert len(_segments(data)) == 1

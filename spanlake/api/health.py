@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from spanlake.store.memory import buffer_memory_bytes
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -33,4 +36,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    services = request.app.state.services
+    try:
+        services.metrics.store_memory_bytes.set(await services.store.read(buffer_memory_bytes))
+    except duckdb.Error:  # a store outage must not take the metrics down with it
+        pass
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
