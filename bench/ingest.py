@@ -212,6 +212,37 @@ def _metrics(server: ServerProcess) -> dict[str, float]:
     return values
 
 
+class _MemorySampler:
+    """Polls /metrics once a second: at the highest resident memory seen, how much of it was
+    DuckDB's buffer manager and how much Arrow's allocator (the rest is Python, gRPC, malloc)."""
+
+    def __init__(self, server: ServerProcess, interval: float = 1.0):
+        self._url = f"{server.http_url}/metrics"
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                text = httpx.get(self._url, timeout=5).text
+            except httpx.HTTPError:
+                continue
+            values = {l.split()[0]: float(l.split()[-1]) for l in text.splitlines() if l and not l.startswith("#")}
+            rss = values.get("process_resident_memory_bytes", 0.0)
+            if rss > self.peak.get("rss", 0.0):
+                self.peak = {"rss": rss, "duckdb": values.get("spanlake_store_memory_bytes", 0.0),
+                             "arrow": values.get("spanlake_arrow_memory_bytes", 0.0),
+                             "log_unloaded": values.get("spanlake_log_unloaded_bytes", 0.0)}
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {k: round(v / 1e6, 1) for k, v in self.peak.items()}
+
+
 def _store_figures(data_dir: Path) -> dict:
     files = {p.name: p.stat().st_size for p in data_dir.iterdir() if p.is_file()}
     con = duckdb.connect(str(data_dir / "spanlake.duckdb"), read_only=True)
@@ -373,6 +404,7 @@ def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path, ack
     server = ServerProcess(data, *_server_flags(args)).start()
     # Profile the second half of the overload, when the queue has had time to fill.
     profiler = _Profiler(args, "overload", args.overload_seconds / 2, server.proc.pid) if args.profile else None
+    sampler = _MemorySampler(server)
     try:
         result = run_client(server.grpc_target, pool_file, concurrency=args.overload_concurrency,
                             warmup=args.overload_seconds / 2, seconds=args.overload_seconds / 2,
@@ -381,12 +413,14 @@ def phase_overload(args: argparse.Namespace, pool_file: Path, workdir: Path, ack
                             on_window=profiler.start if profiler else None, rate=rate)
         metrics = _metrics(server)
     finally:
+        result_memory = sampler.stop()
         started = time.monotonic()
         code = server.stop(timeout=300)
         result["shutdown_s"] = round(time.monotonic() - started, 1)
     if profiler is not None:
         profiler.wait()
     result["exit_code"] = code
+    result["memory_at_peak_mb"] = result_memory
     result["overload_seconds"] = args.overload_seconds
     result["offered_spans_per_s"] = round(rate * 100) if rate else None
     result["server_spans_received"] = int(metrics.get("spanlake_spans_received_total", 0))
@@ -438,6 +472,10 @@ def _report(results: dict) -> None:
               f"(sampled {over['server_peak_rss_sampled_mb']} MB over {over['server_processes']} processes), "
               f"{over['refusals']:,} RESOURCE_EXHAUSTED, {over['spans_per_s']:,.0f} spans/s acked in the 2nd half, "
               f"errors {over['errors']}, shutdown {over['shutdown_s']} s, stored {over['stored_spans']:,}")
+        mem = over.get("memory_at_peak_mb") or {}
+        if mem:
+            print(f"   memory at peak : RSS {mem.get('rss')} MB (1 s samples of /metrics), of which DuckDB "
+                  f"{mem.get('duckdb')} MB, Arrow {mem.get('arrow')} MB; log unloaded {mem.get('log_unloaded')} MB")
 
 
 def main() -> None:

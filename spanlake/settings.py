@@ -99,7 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
         "section of the config file); empty keeps everything.",
         _optional_int,
     ),
-    Setting("memory_limit", None, "DuckDB memory limit, e.g. '4GB'; empty lets DuckDB choose."),
+    # DuckDB's own default is 80% of the machine's memory: a trace backend beside other services
+    # should not claim that. Under 2x overload this bound is most of what moves peak RSS
+    # (bench/RESULTS.md); queries past it spill to disk. Raise it for heavy query use.
+    Setting("memory_limit", "512MB", "DuckDB memory limit, e.g. '4GB'; empty lets DuckDB choose (80% of RAM)."),
     Setting(
         "duckdb_threads",
         None,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+from spanlake.malloc_arenas import cap_malloc_arenas
 from spanlake.settings import SETTINGS, SettingsError, load_settings, settings_help
 from spanlake.capture.rules import RulesError
 from spanlake.store.connection import StoreConfigError
@@ -46,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # switch interval: `select 1` costs 37 ms beside a busy thread at the default 5 ms, 5 ms at
     # 0.5 ms (bench/gil_contention.py). Ingest gained 5-6% (bench/RESULTS.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    cap_malloc_arenas()  # before the server's threads start
     asyncio.run(serve(settings))
     return 0
 
