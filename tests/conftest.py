@@ -26,7 +26,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and call.when == "call":
         for name, value in getattr(item, "funcargs", {}).items():
-            servers = getattr(value, "started", None) or ([value] if isinstance(value, ServerProcess) else [])
+            started = getattr(value, "started", None)  # make_server's factory lists its servers
+            candidates = started if isinstance(started, list) else [value]
+            servers = [s for s in candidates if isinstance(s, ServerProcess)]
             for number, server in enumerate(servers):
                 try:
                     tail = "\n".join(server.output().splitlines()[-80:])
