@@ -6,13 +6,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from spanlake.api.state import services_of
+
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = services_of(request)
     if not services.ready:
         return JSONResponse({"status": "starting" if not services.stopping else "stopping"}, status_code=503)
     # Ready means exports are accepted; a loader catching up on the log (after a restart or a
@@ -33,4 +35,4 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(services_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spanlake.api.errors import error_response
+from spanlake.services import Services
 
 WAIT_SECONDS = 10.0
 LIST_WAIT_SECONDS = 2.0
@@ -38,7 +39,7 @@ class ReadYourWrites:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and waits_for_loader(scope["path"]):
-            services = scope["app"].state.services
+            services: Services = scope["app"].state.services
             acked = services.log.durable_end
             if scope["path"] in _LISTS:
                 await services.loader.wait_loaded(acked, LIST_WAIT_SECONDS)
