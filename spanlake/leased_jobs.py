@@ -37,7 +37,7 @@ class LeasedJobWorker:
                  drain_seconds: float, shutdown: asyncio.Event | None = None):
         self.store = store
         # Set when the server begins to shut down: claim nothing new while requests drain.
-        self.shutdown = shutdown or asyncio.Event()
+        self.shutdown = shutdown if shutdown is not None else asyncio.Event()
         self.max_jobs = max_jobs
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
