@@ -2,7 +2,7 @@
 
 The claim loop, leases (job kind "run"), crash back-off and stop/drain are the shared
 LeasedJobWorker's (spanlake/leased_jobs.py); this module says how one run executes. Scorers come
-from the scoring component's registry (started before this one). Stop: nothing new is
+from the server's scorer registry, the one scoring uses (server.py passes it). Stop: nothing new is
 dispatched, calls in flight get `drain_seconds`, then unfinished runs are handed back.
 """
 
