@@ -15,6 +15,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from otlp_builders import llm_trace, new_span_id, new_trace_id, request, span
 
 from spanlake.capture.component import CaptureRules
@@ -320,6 +322,25 @@ def test_the_server_parts_start_in_order_stop_in_reverse_and_start_again(tmp_pat
         dataset = await again.store.read(find_dataset, "refunds")
         assert dataset is not None and dataset["item_count"] == 1, "the span acked before the stop was captured"
         await again.stop()
+        assert running_tasks() == before
+
+    asyncio.run(main())
+
+
+def test_a_start_that_fails_half_way_stops_what_had_started(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ingest-log").write_text("a file where the ingest log's directory goes")
+    settings = load_settings({"data": str(data)}, env={})
+
+    async def main() -> None:
+        before = running_tasks()
+        with pytest.raises(OSError):
+            await start_services(settings)  # the store opened, the ingest log could not
+        assert running_tasks() == before
+        (data / "ingest-log").unlink()
+        services = await start_services(settings)  # DuckDB refuses a file still open in this process
+        await services.stop()
         assert running_tasks() == before
 
     asyncio.run(main())
