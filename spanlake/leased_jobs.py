@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
-from spanlake.store import jobs
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
+from spanlake.store import Store, jobs, locks
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +33,16 @@ class LeasedJobWorker:
     kind: str = ""
     label: str = "job"  # for logs: "scoring batch", "dataset run"
 
-    def __init__(self, services: "Services", *, max_jobs: int, lease_seconds: float, poll_seconds: float,
-                 drain_seconds: float):
-        self.services = services
-        self.store = services.store
+    def __init__(self, store: Store, *, max_jobs: int, lease_seconds: float, poll_seconds: float,
+                 drain_seconds: float, shutdown: asyncio.Event | None = None):
+        self.store = store
+        # Set when the server begins to shut down: claim nothing new while requests drain.
+        self.shutdown = shutdown if shutdown is not None else asyncio.Event()
         self.max_jobs = max_jobs
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.drain_seconds = drain_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = locks.new_owner()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}  # job id -> task
@@ -89,7 +84,7 @@ class LeasedJobWorker:
         return self._stop.is_set()
 
     async def _claim_loop(self) -> None:
-        while not self._stop.is_set() and not self.services.stopping:
+        while not self._stop.is_set() and not self.shutdown.is_set():
             if len(self._running) < self.max_jobs:
                 now = time.monotonic()
                 cooling = [j for j, (_, until) in self._crashes.items() if until > now]

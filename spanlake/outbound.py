@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from spanlake.settings import SettingsError
+from spanlake.config_section import SettingsError, parse_section
 
 RESOLVE_TIMEOUT_S = 10.0
 DEFAULT_ALLOW = ("*://localhost:*", "*://127.0.0.1:*", "*://[::1]:*")
@@ -112,22 +112,21 @@ def _guard(address: Address) -> str | None:
 
 
 @dataclass(frozen=True)
+class OutboundConfig:
+    """The `outbound:` section as written: URL globs, parsed into patterns by OutboundPolicy."""
+
+    allow: tuple[str, ...] = DEFAULT_ALLOW
+
+
+@dataclass(frozen=True)
 class OutboundPolicy:
     patterns: tuple[Pattern, ...]
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any]) -> "OutboundPolicy":
         """The config file's `outbound:` section; errors name the key as written."""
-        raw = sections.get("outbound") or {}
-        if not isinstance(raw, Mapping):
-            raise SettingsError("outbound: expected a mapping with allow: [...]")
-        unknown = sorted(set(raw) - {"allow"})
-        if unknown:
-            raise SettingsError(f"outbound.{unknown[0]}: unknown key; expected allow")
-        allow = raw.get("allow", list(DEFAULT_ALLOW))
-        if not isinstance(allow, list):
-            raise SettingsError("outbound.allow: expected a list of URL globs")
-        return cls(tuple(parse_pattern(p, f"outbound.allow[{n}]") for n, p in enumerate(allow)))
+        config = parse_section(sections.get("outbound"), OutboundConfig, "outbound")
+        return cls(tuple(parse_pattern(p, f"outbound.allow[{n}]") for n, p in enumerate(config.allow)))
 
     @property
     def allow_text(self) -> str:

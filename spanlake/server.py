@@ -1,8 +1,17 @@
 """`spanlake serve`: gRPC and HTTP in one asyncio process, wired to one store.
 
-Start order: store, ingest log, loader, receiver, components, listeners. A stop (SIGTERM/SIGINT)
-refuses new work, lets the log fsync what it was writing, stops the loader after the transaction
-in progress and exits 0: whatever is not loaded yet stays in the log and loads at the next start.
+The wiring is here, in `start_services`: each part is constructed with exactly what it needs,
+started in this order and stopped in reverse (spanlake/lifecycle.py):
+
+    scorer registry, rules file   (before the store: a bad scorer or rule fails the start at once)
+    store, ingest log, receiver
+    write fence                   (shared by the capture judge, rule dispatch and retention)
+    scoring, capture, runs, maintenance
+    loader                        (last: capture's commit stage must be in it before replay)
+
+then the listeners. A stop (SIGTERM/SIGINT) refuses new work, lets the log fsync what it was
+writing, stops the loader after the transaction in progress, then the rest, and exits 0:
+whatever is not loaded yet stays in the log and loads at the next start.
 """
 
 from __future__ import annotations
@@ -12,84 +21,65 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import grpc
 import uvicorn
 
 from spanlake.api.app import build_app
 from spanlake.auth import KeyRing
-from spanlake.components import start_components, stop_components
+from spanlake.capture.component import CaptureRules
+from spanlake.capture.counters import RuleCounters
+from spanlake.capture.rules import RuleSet, load_rules
 from spanlake.ingest.loader import Loader, LoaderConfig
 from spanlake.ingest.log import IngestLog, LogConfig
 from spanlake.ingest.otlp_grpc import ExportHandler, build_grpc_server
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.ingest.signals import LOGS, TRACES
+from spanlake.lifecycle import Lifecycle
 from spanlake.metrics import Metrics
-from spanlake.outbound import OutboundPolicy
+from spanlake.runs.component import RunsComponent
+from spanlake.scoring.component import ScoringComponent
+from spanlake.scoring.registry import ScorerRegistry
+from spanlake.services import Services
 from spanlake.settings import Settings
-from spanlake.store import Store, StoreConfig
+from spanlake.store import Store, StoreConfig, locks
 from spanlake.store.connection import embedded_wal_file
+from spanlake.store.fence import WriteFence
+from spanlake.store.maintenance import Maintenance, export_metrics
 from spanlake.ui.sessions import Sessions
-
-if TYPE_CHECKING:
-    from spanlake.capture.component import CaptureRules
-    from spanlake.runs.component import RunsComponent
-    from spanlake.scoring.component import ScoringComponent
-    from spanlake.store.maintenance import Maintenance
 
 log = logging.getLogger("spanlake")
 
 
-@dataclass
-class Services:
-    """The parts of a running server; routes reach them through `app.state.services`."""
-
-    settings: Settings
-    store: Store
-    log: IngestLog
-    loader: Loader
-    receiver: Receiver
-    metrics: Metrics
-    keys: KeyRing
-    ui_sessions: Sessions
-    ready: bool = False
-    stopping: bool = False
-    # Where URLs that arrive through the API may point (dataset run targets); see outbound.py.
-    outbound: OutboundPolicy = field(default_factory=lambda: OutboundPolicy.from_sections({}))
-    # Background components (components.py), set once started; None before, after, or when off.
-    scoring: "ScoringComponent | None" = None
-    capture: "CaptureRules | None" = None
-    runs: "RunsComponent | None" = None
-    maintenance: "Maintenance | None" = None
-
-    @classmethod
-    async def start(cls, settings: Settings) -> "Services":
-        # Before the store opens: a bad key entry or allow pattern fails fast.
-        keys = KeyRing.from_settings(settings, os.environ)
-        outbound = OutboundPolicy.from_sections(settings.sections)
+async def start_services(settings: Settings) -> Services:
+    """Construct and start every part in order; on a failure, stop what started and re-raise."""
+    sections = settings.sections  # parsed when the settings loaded
+    # Before the store opens, so a bad key entry, scorer or rules file fails fast.
+    keys = KeyRing.from_settings(settings, os.environ)
+    registry = ScorerRegistry.load(sections.scoring)
+    parts = Lifecycle()
+    parts.started("scorer registry", registry.aclose)
+    try:
+        ruleset = load_rules(settings.rules, registry.catalog()) if settings.rules else RuleSet()
         metrics = Metrics()
         store_config = StoreConfig(
             url=settings.store,
-            data_dir=Path(settings.data).expanduser(),
+            data_dir=settings.data_dir,
             data_path=settings.data_path,
             memory_limit=settings.memory_limit,
             threads=settings.duckdb_threads,
         )
         store = await asyncio.to_thread(Store.open, store_config)
+        parts.started("store", lambda: asyncio.to_thread(store.close))
         if not store_config.is_lake:
             metrics.watch_wal(embedded_wal_file(store_config))
-        try:
-            # On a lake too the log is on this replica's own disk, in its data directory.
-            ingest_log = await asyncio.to_thread(
-                IngestLog.open, store_config.data_dir / "ingest-log", LogConfig(max_unloaded_bytes=settings.log_max_bytes)
-            )
-        except BaseException:
-            await asyncio.to_thread(store.close)
-            raise
+        # On a lake too the log is on this replica's own disk, in its data directory.
+        ingest_log = await asyncio.to_thread(
+            IngestLog.open, store_config.data_dir / "ingest-log", LogConfig(max_unloaded_bytes=settings.log_max_bytes)
+        )
         ingest_log.start()
+        parts.started("ingest log", ingest_log.close)
         metrics.watch_log(ingest_log)
         loader = Loader(ingest_log, store, metrics, LoaderConfig(max_spans=settings.load_max_spans))
         receiver = Receiver(
@@ -100,22 +90,34 @@ class Services:
                 max_inflight_bytes=max(settings.max_inflight_bytes, settings.max_message_bytes),
                 decode_workers=settings.decode_workers,
             ),
+            on_append=loader.appended,
         )
-        receiver.on_append = loader.appended
-        return cls(settings, store, ingest_log, loader, receiver, metrics, keys, Sessions(keys), outbound=outbound)
-
-    async def stop(self) -> None:
-        """Stop taking spans, stop the loader, release everything, even after a partial start.
-
-        The loader stops after its transaction in progress: the log holds the rest, fsynced."""
-        self.ready = False
-        self.stopping = True
-        self.log.stop_accepting()
-        await stop_components(self)
-        await self.loader.stop()
-        await self.log.close()
-        self.receiver.close()
-        await asyncio.to_thread(self.store.close)
+        parts.started("receiver", receiver.close)
+        fence = await parts.start("write fence", WriteFence(store, locks.new_owner()))
+        rule_counters = RuleCounters()  # capture counts matches, scoring rules' jobs count calls
+        shutdown = asyncio.Event()
+        scoring = await parts.start("scoring", ScoringComponent(
+            store, registry, sections.scoring, fence=fence, rule_counters=rule_counters, shutdown=shutdown,
+        ))
+        capture = await parts.start("capture", CaptureRules(
+            store, settings.rules, ruleset, quiet_seconds=settings.trace_quiet_seconds,
+            scorers=registry.catalog(), fence=fence, counters=rule_counters,
+        ))
+        loader.add_stage(capture.stage)
+        runs = await parts.start("runs", RunsComponent(
+            store, sections.runs, sections.pricing, registry, outbound=sections.outbound, shutdown=shutdown,
+        ))
+        maintenance = await parts.start("maintenance", Maintenance(store, sections.maintenance, fence))
+        export_metrics(metrics.registry, maintenance)
+        await parts.start("loader", loader)
+    except BaseException:
+        await parts.stop()
+        raise
+    return Services(
+        settings=settings, store=store, log=ingest_log, loader=loader, receiver=receiver, metrics=metrics,
+        keys=keys, ui_sessions=Sessions(keys), outbound=sections.outbound, scoring=scoring, capture=capture,
+        runs=runs, maintenance=maintenance, parts=parts, shutdown=shutdown,
+    )
 
 
 class _QuietSignalsServer(uvicorn.Server):
@@ -127,12 +129,9 @@ class _QuietSignalsServer(uvicorn.Server):
 
 
 async def serve(settings: Settings) -> None:
-    services = await Services.start(settings)
+    services = await start_services(settings)
     grpc_server: grpc.aio.Server | None = None
     try:
-        await start_components(services)
-        # After the components: capture adds its commit stage, which replayed records need too.
-        await services.loader.start()
         handlers = [ExportHandler(services.receiver, services.keys, services.metrics, s) for s in (TRACES, LOGS)]
         grpc_server, grpc_port = build_grpc_server(
             handlers, host=settings.host, port=settings.grpc_port, max_message_bytes=settings.max_message_bytes
@@ -166,8 +165,7 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await asyncio.wait([asyncio.create_task(stop.wait()), http_task], return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: refusing new requests; the ingest log keeps what is not loaded yet")
-        services.ready = False
-        services.stopping = True
+        services.begin_stop()
         http.should_exit = True
         await asyncio.gather(grpc_server.stop(grace=10), http_task, return_exceptions=True)
     finally:

@@ -2,21 +2,27 @@
 
 Every setting is declared once in SETTINGS with its default and help; the CLI flags, the
 environment names, `--help-settings` and the docs test are all derived from that list.
+The config file's other top-level keys are sections owned by packages (`scoring:`, `runs:` ...):
+each is parsed into its package's frozen dataclass here, when the settings load, so a bad
+section stops the command before anything opens; a top-level key that is neither is refused.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
-
-class SettingsError(ValueError):
-    """A setting has a value we cannot use; the message names it as the user wrote it."""
+from spanlake.config_section import SettingsError
+from spanlake.outbound import OutboundPolicy
+from spanlake.runs.config import RunsConfig
+from spanlake.runs.pricing import Pricing
+from spanlake.scoring.config import ScoringConfig
+from spanlake.store.maintenance import MaintenanceConfig
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,32 @@ def _default(name: str) -> Any:
     return _BY_NAME[name].default
 
 
+# The top-level keys of the config file that are sections, not settings (`api_keys:` is a
+# setting whose mapping entries are scoped keys, read by spanlake/auth.py).
+SECTION_KEYS = ("scorers", "scoring", "runs", "pricing", "outbound", "retention", "compaction")
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The config file's sections, each parsed by its package when the settings load."""
+
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)  # `scorers:` and `scoring:`
+    runs: RunsConfig = field(default_factory=RunsConfig)
+    pricing: Pricing = field(default_factory=Pricing)
+    outbound: OutboundPolicy = field(default_factory=lambda: OutboundPolicy.from_sections({}))
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)  # `retention:`, `compaction:`
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], retention_days: int | None) -> "Sections":
+        return cls(
+            scoring=ScoringConfig.from_sections(raw),
+            runs=RunsConfig.from_sections(raw),
+            pricing=Pricing.from_sections(raw),
+            outbound=OutboundPolicy.from_sections(raw),
+            maintenance=MaintenanceConfig.from_settings(retention_days, raw),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """The merged settings; each default is the one SETTINGS declares (with its help)."""
@@ -147,8 +179,7 @@ class Settings:
     duckdb_threads: int | None = _default("duckdb_threads")
     log_level: str = _default("log_level")
     config_file: str | None = None
-    # Sections of the config file that belong to other packages (scorers, retention overrides...).
-    sections: Mapping[str, Any] = field(default_factory=dict)
+    sections: Sections = field(default_factory=Sections)
 
     def validate(self) -> None:
         for port_name in ("grpc_port", "http_port"):
@@ -214,7 +245,7 @@ def load_settings(
     env = os.environ if env is None else env
     config_file = cli.pop("config_file", None) or config_file or env.get("SPANLAKE_CONFIG")
     values: dict[str, Any] = {}
-    sections: dict[str, Any] = {}
+    raw_sections: dict[str, Any] = {}
     if config_file:
         for key, value in load_config_file(config_file).items():
             setting = _BY_NAME.get(key)
@@ -223,19 +254,28 @@ def load_settings(
                 if scoped:
                     values["scoped_keys"] = scoped
                     value = [v for v in value if not isinstance(v, Mapping)]
-            if setting is None:
-                sections[key] = value
-            else:
+            if setting is not None:
                 values[key] = _coerce(setting, value, f"{config_file}: {key}")
+            elif key in SECTION_KEYS:
+                raw_sections[key] = value
+            else:
+                raise SettingsError(
+                    f"{config_file}: {key}: unknown top-level key; expected a setting (spanlake --help-settings) "
+                    f"or a section: {', '.join(SECTION_KEYS)}"
+                )
     for setting in SETTINGS:
         if setting.env in env:
             values[setting.name] = _coerce(setting, env[setting.env], setting.env)
         if cli.get(setting.name) is not None:
             raw = cli[setting.name]
             values[setting.name] = raw if not isinstance(raw, str) else _coerce(setting, raw, setting.cli_flag)
-    settings = replace(Settings(), **values, config_file=config_file, sections=sections)
+    settings = replace(Settings(), **values, config_file=config_file)
     settings.validate()
-    return settings
+    try:
+        sections = Sections.parse(raw_sections, settings.retention_days)
+    except ValueError as exc:  # SettingsError, or a section's validate()
+        raise SettingsError(f"{config_file or 'config'}: {exc}") from None
+    return replace(settings, sections=sections)
 
 
 def settings_help() -> str:
@@ -245,24 +285,3 @@ def settings_help() -> str:
         lines.append(f"{s.cli_flag:<24} {s.env:<30} default: {s.default!r}\n    {s.help}")
     return "\n".join(lines)
 
-
-SectionT = TypeVar("SectionT")
-
-
-def config_section(sections: Mapping[str, Any], key: str, cls: type[SectionT], error: type[Exception]) -> SectionT:
-    """The config file's `key:` mapping as the frozen dataclass `cls` of the package that owns it.
-
-    Unknown keys and values of the wrong type raise `error`, naming the key as the user wrote it.
-    Each field is converted with the type of its default, so `poll_seconds: 2` becomes 2.0.
-    """
-    raw = sections.get(key) or {}
-    if not isinstance(raw, Mapping):
-        raise error(f"{key}: expected a mapping of settings")
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = set(raw) - known
-    if unknown:
-        raise error(f"{key}.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
-    try:
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in raw.items()})
-    except (TypeError, ValueError) as exc:
-        raise error(f"{key}: {exc}") from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,11 +16,9 @@ from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
 from spanlake.ingest.signals import LOGS, TRACES
+from spanlake.services import Services
 from spanlake.ui import routes as ui_routes
 from spanlake.ui.guard import BrowserGuard
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
 
 
 DOMAIN_MODULES = (traces, datasets, runs, rules, scores, whoami)
@@ -35,7 +31,7 @@ def openapi_document() -> dict:
     )
 
 
-def routes(services: "Services") -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     return [
         *(
             Route(s.http_path, OtlpHttpEndpoint(services.receiver, services.metrics, s).handle, methods=["POST"])
@@ -50,7 +46,7 @@ def routes(services: "Services") -> list[BaseRoute]:
     ]
 
 
-def build_app(services: "Services") -> Starlette:
+def build_app(services: Services) -> Starlette:
     app = Starlette(
         routes=routes(services),
         middleware=[

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
 from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
+from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
 
@@ -25,7 +26,7 @@ async def read_object(request: Request) -> dict[str, Any]:
 
 
 def store(request: Request) -> Any:
-    return request.app.state.services.store
+    return services_of(request).store
 
 
 def ref(request: Request) -> str:

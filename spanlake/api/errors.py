@@ -87,10 +87,3 @@ def bad_request(message: str, **extra: Any) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
-
-
-def running_component(component: Any, what: str) -> Any:
-    """The started background component, or a retryable 503 naming `what` is not running."""
-    if component is None:
-        raise ApiError(503, "unavailable", f"{what} is not running on this server", headers={"Retry-After": "5"})
-    return component

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from spanlake.api.state import services_of
 from spanlake.store.memory import buffer_memory_bytes
 
 
@@ -15,7 +16,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = services_of(request)
     if not services.ready:
         return JSONResponse({"status": "starting" if not services.stopping else "stopping"}, status_code=503)
     # Ready means exports are accepted; a loader catching up on the log (after a restart or a
@@ -36,7 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    services = request.app.state.services
+    services = services_of(request)
     try:
         services.metrics.store_memory_bytes.set(await services.store.read(buffer_memory_bytes))
     except duckdb.Error:  # a store outage must not take the metrics down with it

@@ -16,6 +16,7 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spanlake.api.errors import error_response
+from spanlake.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ReadYourWrites:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and waits_for_loader(scope["path"]):
-            services = scope["app"].state.services
+            services: Services = scope["app"].state.services
             acked = services.log.durable_end
             started = time.monotonic()
             if scope["path"] in _LISTS:

@@ -12,9 +12,11 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from spanlake.api.body import read_json_object
-from spanlake.api.errors import bad_request, not_found, running_component
+from spanlake.api.errors import bad_request, not_found
 from spanlake.api.openapi import error_responses, json_response, path_param
+from spanlake.api.state import services_of
 from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
+from spanlake.capture.component import CaptureRules
 from spanlake.capture.counters import RuleCounter
 from spanlake.capture.rules import Rule, RuleSet, RulesError, parse_rules
 from spanlake.filters import FilterError, parse_time
@@ -22,8 +24,8 @@ from spanlake.clock import iso_from_datetime
 from spanlake.store.rule_scores import backlog_by_rule
 from spanlake.clock import utc_now
 
-def _capture(request: Request) -> Any:
-    return running_component(request.app.state.services.capture, "capture rules")
+def _capture(request: Request) -> CaptureRules:
+    return services_of(request).capture
 
 
 def _scoring(rule: Rule, counter: RuleCounter, backlog: int) -> dict[str, Any]:
@@ -51,7 +53,7 @@ async def rules_listing(request: Request) -> dict[str, Any]:
     """The loaded rules with their counters and the reload state (the rules page shows the same)."""
     capture = _capture(request)
     ruleset: RuleSet = capture.ruleset
-    backlog = await request.app.state.services.store.read(backlog_by_rule) if ruleset.scorer_names() else {}
+    backlog = await services_of(request).store.read(backlog_by_rule) if ruleset.scorer_names() else {}
     items = []
     for rule in ruleset.rules:
         counter = capture.counters.for_rule(rule.name)
@@ -116,7 +118,7 @@ async def backfill(request: Request) -> StreamingResponse:
             raise not_found(f"no loaded rule named {name!r}; send its definition as 'rule' to backfill it anyway")
 
     async def progress() -> AsyncIterator[bytes]:
-        async for record in run_backfill(request.app.state.services.store, rule, since, until, window_spans):
+        async for record in run_backfill(services_of(request).store, rule, since, until, window_spans):
             yield (json.dumps(record) + "\n").encode()
 
     return StreamingResponse(progress(), media_type="application/x-ndjson")

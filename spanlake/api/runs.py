@@ -17,12 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api.dataset_common import cursor, integer, read_object, ref, store
-from spanlake.api.errors import ApiError, running_component
+from spanlake.api.errors import ApiError
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.runs import pricing, queries as run_queries, validate as run_validate
 from spanlake.runs import service as run_service
+from spanlake.runs.component import RunsComponent
 from spanlake.datasets.errors import Invalid
 from spanlake.outbound import OutboundPolicy, OutboundRefused
 
@@ -31,8 +33,8 @@ __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
 RESULT_STATUSES = ("pending", "ok", "error")
 
 
-def _component(request: Request) -> Any:
-    return running_component(request.app.state.services.runs, "dataset runs")
+def _component(request: Request) -> RunsComponent:
+    return services_of(request).runs
 
 
 def run_ref(request: Request) -> str:
@@ -51,8 +53,6 @@ def _check_scorers(request: Request, spec: run_validate.RunSpec) -> None:
     if not spec.scorers:
         return
     registry = _component(request).registry
-    if registry is None:
-        raise ApiError(503, "unavailable", "scoring is not running on this server", headers={"Retry-After": "5"})
     for n, name in enumerate(spec.scorers):
         if registry.get(name) is None:
             raise Invalid(f"scorers[{n}]: no scorer named {name!r}; GET /api/scorers lists the ready ones")
@@ -65,7 +65,7 @@ async def _check_outbound(request: Request, spec: run_validate.RunSpec) -> None:
     later); a name that does not resolve now is left to that check."""
     if spec.target is None:
         return
-    policy: OutboundPolicy = request.app.state.services.outbound
+    policy: OutboundPolicy = services_of(request).outbound
     url = httpx.URL(spec.target["url"])
     try:
         await policy.resolve(url)
@@ -145,8 +145,7 @@ async def list_runs(request: Request) -> Response:
 
 
 def _pricing(request: Request) -> pricing.Pricing:
-    component = request.app.state.services.runs
-    return component.pricing if component is not None else pricing.Pricing()
+    return _component(request).pricing
 
 
 async def get_run(request: Request) -> Response:
@@ -189,9 +188,7 @@ async def complete_run(request: Request) -> Response:
 
 async def cancel_run(request: Request) -> Response:
     run = await store(request).write(_describe_after(run_service.cancel_run), ref(request), run_ref(request))
-    component = request.app.state.services.runs
-    if component is not None:
-        component.cancelled(run["id"])
+    _component(request).cancelled(run["id"])
     return JSONResponse(run)
 
 

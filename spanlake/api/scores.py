@@ -20,15 +20,17 @@ from starlette.routing import Route
 
 from spanlake.api import ids
 from spanlake.api.body import read_json_object
-from spanlake.api.errors import ApiError, bad_request, not_found, running_component
+from spanlake.api.errors import ApiError, bad_request, not_found
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.scores_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
 from spanlake.clock import iso_from_datetime
 from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
 from spanlake.scoring.batches import KIND, BatchRequestError, parse_request
+from spanlake.scoring.component import ScoringComponent
 from spanlake.store.rule_scores import RULE_JOB_KIND
 from spanlake.store import jobs
 from spanlake.store import scores as score_store
@@ -42,12 +44,12 @@ MANUAL_SOURCES = ("api", "annotation")
 JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.COMPLETED, jobs.FAILED)
 
 
-def _component(request: Request) -> Any:
-    return running_component(request.app.state.services.scoring, "scoring")
+def _component(request: Request) -> ScoringComponent:
+    return services_of(request).scoring
 
 
 def _store(request: Request) -> Any:
-    return request.app.state.services.store
+    return services_of(request).store
 
 
 def _keyset(request: Request) -> tuple[dt.datetime, str] | None:

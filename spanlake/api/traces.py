@@ -12,6 +12,7 @@ from starlette.routing import Route
 from spanlake.api import ids
 from spanlake.api.errors import bad_request, not_found
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
+from spanlake.api.state import services_of
 from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter, parse_time
 from spanlake.query.score_hints import required_score_names
 from spanlake.query.search import Page, SearchParams, list_traces, search_spans
@@ -65,7 +66,7 @@ def search_params(request: Request, score_scope: str = "span") -> SearchParams:
 async def _page(request: Request, fn, score_scope: str) -> JSONResponse:
     params = search_params(request, score_scope)
     try:
-        page: Page = await request.app.state.services.store.read(fn, params)
+        page: Page = await services_of(request).store.read(fn, params)
     except ValueError as exc:  # a cursor whose content does not parse
         raise bad_request(str(exc)) from None
     cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
@@ -82,7 +83,7 @@ async def search_spans_route(request: Request) -> JSONResponse:
 
 async def get_trace(request: Request) -> JSONResponse:
     trace_id = ids.trace_id(request.path_params["trace_id"])
-    spans = await request.app.state.services.store.read(get_trace_spans, trace_id)
+    spans = await services_of(request).store.read(get_trace_spans, trace_id)
     if spans is None:
         raise not_found(f"trace {trace_id} not found")
     return JSONResponse({"trace_id": trace_id, "spans": spans})
@@ -91,7 +92,7 @@ async def get_trace(request: Request) -> JSONResponse:
 async def get_span_route(request: Request) -> JSONResponse:
     trace_id = ids.trace_id(request.path_params["trace_id"])
     span_id = ids.span_id(request.path_params["span_id"])
-    span = await request.app.state.services.store.read(get_span, trace_id, span_id)
+    span = await services_of(request).store.read(get_span, trace_id, span_id)
     if span is None:
         raise not_found(f"span {span_id} of trace {trace_id} not found")
     return JSONResponse(span)

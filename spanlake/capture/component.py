@@ -12,10 +12,8 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import socket
-import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -25,11 +23,9 @@ from spanlake.capture.rates import HourlyLimiter
 from spanlake.capture.rules import RuleSet, RulesError, ScorerCatalog, load_rules
 from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
 from spanlake.capture.stage import CaptureStage
-from spanlake.store import locks
+from spanlake.store import Store, locks
+from spanlake.store.fence import WriteFence
 from spanlake.clock import utc_now
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +42,31 @@ class ReloadState:
 
 
 class CaptureRules:
-    def __init__(self, path: str | None, ruleset: RuleSet, quiet_seconds: float, scorers: ScorerCatalog | None = None):
+    """The rules in force. `stage` is the loader's commit stage for span-scope rules; the wiring
+    hands it to the loader (server.py), the component itself never reaches into the loader."""
+
+    def __init__(
+        self,
+        store: Store,
+        path: str | None,
+        ruleset: RuleSet,
+        *,
+        quiet_seconds: float,
+        scorers: ScorerCatalog | None,
+        fence: WriteFence,
+        counters: RuleCounters,
+        reload_seconds: float = 1.0,
+    ):
+        self.store = store
         self.path = path
-        self.scorers = scorers  # the scoring component's scorers: `score:` names are checked on reload
+        self.scorers = scorers  # the server's scorers: `score:` names are checked on reload
         self.ruleset = ruleset
         self.quiet_seconds = quiet_seconds
-        self.counters = RuleCounters()
+        # Judging deletes from capture_pending, which other replicas insert into: the write
+        # fence keeps it from starving behind them.
+        self.fence = fence
+        self.counters = counters  # shared with the scoring rules' worker
+        self.reload_seconds = reload_seconds
         self.limiter = HourlyLimiter()
         self.stage = CaptureStage(lambda: self.ruleset, self.counters, self.limiter)
         self.state = ReloadState(loaded_at=utc_now(), file_key=_file_key(path))
@@ -113,34 +128,30 @@ class CaptureRules:
             cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
         return judged
 
-    async def _judge_loop(self, services: "Services") -> None:
+    async def _judge_loop(self) -> None:
         interval = max(0.2, min(self.quiet_seconds / 4, 5.0))
         # Replicas on one lake share capture_pending: one judges at a time, the holder of this
         # lease, and another takes over once a dead holder's lease has passed.
-        owner, lease_seconds = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", max(15.0, 6 * interval)
+        owner, lease_seconds = locks.new_owner(), max(15.0, 6 * interval)
         while True:
             await asyncio.sleep(interval)
             try:
-                if services.store.is_lake and not await services.store.write(
+                if self.store.is_lake and not await self.store.write(
                     locks.try_lease, locks.CAPTURE_JUDGE, owner, lease_seconds
                 ):
                     continue
-                # Judging deletes from capture_pending, which other replicas insert into: the
-                # maintenance component's write fence keeps it from starving behind them.
-                maintenance = services.maintenance
-                write = maintenance.fence.write if maintenance is not None else services.store.write
-                while await write(self.judge, utc_now()) == TRACES_PER_JUDGEMENT:
+                while await self.fence.write(self.judge, utc_now()) == TRACES_PER_JUDGEMENT:
                     pass  # a full batch may leave more quiet traces: go again at once
             except duckdb.Error as exc:
                 log.error("judging quiet traces failed (will retry): %s", exc)
 
     # Lifecycle --------------------------------------------------------------------------------
 
-    def start(self, services: "Services", reload_interval: float = 1.0) -> None:
+    def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.path:
-            self._tasks.append(loop.create_task(self._watch(reload_interval), name="spanlake-rules-watch"))
-        self._tasks.append(loop.create_task(self._judge_loop(services), name="spanlake-trace-judge"))
+            self._tasks.append(loop.create_task(self._watch(self.reload_seconds), name="spanlake-rules-watch"))
+        self._tasks.append(loop.create_task(self._judge_loop(), name="spanlake-trace-judge"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -158,13 +169,3 @@ def _file_key(path: str | None) -> tuple[float, int] | None:
         return None
     return (st.st_mtime, st.st_size)
 
-
-async def start(services: "Services") -> CaptureRules:
-    path = services.settings.rules
-    scoring = services.scoring
-    scorers = scoring.registry.catalog() if scoring is not None else None
-    ruleset = load_rules(path, scorers) if path else RuleSet()
-    rules = CaptureRules(path, ruleset, services.settings.trace_quiet_seconds, scorers)
-    services.loader.stages.append(rules.stage)
-    rules.start(services)
-    return rules

@@ -19,12 +19,11 @@ from spanlake.cli.client import Client, add_server_args, describe_error, progres
 def _scorer_catalog(config_file: str | None) -> dict[str, tuple[str, ...]]:
     """The scorers a server with this config would have (built-ins, plugins, the config's), by
     the scopes each fits. Building them checks the config's `scorers:` too."""
-    from spanlake.scoring.config import ScoringConfig
     from spanlake.scoring.registry import ScorerRegistry
     from spanlake.settings import load_settings
 
     settings = load_settings({"config_file": config_file})
-    registry = ScorerRegistry.load(ScoringConfig.from_sections(settings.sections))
+    registry = ScorerRegistry.load(settings.sections.scoring)
     try:
         return registry.catalog()
     finally:

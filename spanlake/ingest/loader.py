@@ -85,7 +85,7 @@ class Loader:
         self._store = store
         self._metrics = metrics
         self.config = config
-        self.stages: list[CommitStage] = []
+        self._stages: list[CommitStage] = []
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Condition()
         self._urgent = 0  # reads waiting for a position: load without lingering
@@ -96,6 +96,13 @@ class Loader:
         self.last_error: str | None = None
         self._loads = 0
         self._failures = 0  # loads in a row that failed outside the store (in a commit stage)
+
+    def add_stage(self, stage: CommitStage) -> None:
+        """Run `stage` in every load transaction (capture rules); before start, so records
+        replayed from the log at start go through it too."""
+        if self._task is not None:
+            raise RuntimeError("commit stages are added before the loader starts")
+        self._stages.append(stage)
 
     @property
     def loaded(self) -> int:
@@ -168,7 +175,7 @@ class Loader:
         if not records:
             return
         started = time.perf_counter()
-        stages = list(self.stages) if with_stages else []
+        stages = list(self._stages) if with_stages else []
         if not with_stages:
             log.error(
                 "loading %d spans WITHOUT capture rules: the rules failed on them %d times in a row (see above)",

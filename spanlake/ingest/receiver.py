@@ -103,10 +103,17 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 class Receiver:
     """Admission, decoding and the hand-off to the ingest log."""
 
-    def __init__(self, ingest_log: IngestLog, metrics: Metrics, config: ReceiverConfig = ReceiverConfig()):
+    def __init__(
+        self,
+        ingest_log: IngestLog,
+        metrics: Metrics,
+        config: ReceiverConfig = ReceiverConfig(),
+        *,
+        on_append: Callable[[int], None] = lambda spans: None,
+    ):
         config.validate()
         self._log = ingest_log
-        self.on_append: Callable[[int], None] = lambda spans: None
+        self._on_append = on_append  # told how many rows each fsynced append added (the loader)
         self._metrics = metrics
         self.config = config
         self._inflight_bytes = 0
@@ -157,7 +164,7 @@ class Receiver:
                 self._metrics.log_records_rejected.inc(decoded.rejected)
         if decoded.spans:
             await self._log.append(decoded.payload, decoded.spans)
-            self.on_append(decoded.spans)
+            self._on_append(decoded.spans)
         return decoded
 
     def close(self) -> None:

@@ -2,46 +2,42 @@
 
 The claim loop, leases (job kind "run"), crash back-off and stop/drain are the shared
 LeasedJobWorker's (spanlake/leased_jobs.py); this module says how one run executes. Scorers come
-from the scoring component's registry (started before this one). Stop: nothing new is
+from the server's scorer registry, the one scoring uses (server.py passes it). Stop: nothing new is
 dispatched, calls in flight get `drain_seconds`, then unfinished runs are handed back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from spanlake.outbound import OutboundPolicy
 from spanlake.runs.pricing import Pricing
 from spanlake.runs.config import RunsConfig
 from spanlake.runs.runner import RunRunner
 from spanlake.runs.service import KIND
 from spanlake.leased_jobs import LeasedJobWorker
-from spanlake.store import jobs, runs
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
+from spanlake.scoring.registry import ScorerRegistry
+from spanlake.store import Store, jobs, runs
 
 log = logging.getLogger(__name__)
-
 
 
 class RunsComponent(LeasedJobWorker):
     kind = KIND
     label = "dataset run"
 
-    def __init__(self, services: "Services", config: RunsConfig, pricing: Pricing | None = None):
-        super().__init__(services, max_jobs=config.max_runs, lease_seconds=config.lease_seconds,
-                         poll_seconds=config.poll_seconds, drain_seconds=config.drain_seconds)
+    def __init__(self, store: Store, config: RunsConfig, pricing: Pricing, registry: ScorerRegistry, *,
+                 outbound: OutboundPolicy, shutdown: asyncio.Event | None = None):
+        super().__init__(store, max_jobs=config.max_runs, lease_seconds=config.lease_seconds,
+                         poll_seconds=config.poll_seconds, drain_seconds=config.drain_seconds, shutdown=shutdown)
         self.config = config
-        self.pricing = pricing or Pricing()  # the API prices runs and results with it
+        self.pricing = pricing  # the API prices runs and results with it
+        self.registry = registry  # the scoring component's scorers
+        self.outbound = outbound  # where run targets may point
         self._runners: dict[str, RunRunner] = {}  # run id -> runner
-
-    @property
-    def registry(self) -> Any:
-        scoring = self.services.scoring
-        return None if scoring is None else scoring.registry
 
     def cancelled(self, run_id: str) -> None:
         """The API cancelled a run: its runner (if here) stops dispatching at once."""
@@ -62,13 +58,13 @@ class RunsComponent(LeasedJobWorker):
             return True
         scorers, missing = [], []
         for name in run.scorers:
-            scorer = self.registry.get(name) if self.registry is not None else None
+            scorer = self.registry.get(name)
             (scorers if scorer is not None else missing).append(scorer or name)
         if missing and run.status != runs.CANCELLED:
             await self.quietly(self._fail, job.id, run.id, f"scorer(s) {', '.join(missing)} not available on this server")
             return True
         runner = RunRunner(self.store, job, run, scorers, owner=self.owner, config=self.config, stop_event=self._stop,
-                           outbound=self.services.outbound)
+                           outbound=self.outbound)
         self._runners[run.id] = runner
         try:
             status = await runner.run()
@@ -86,9 +82,3 @@ class RunsComponent(LeasedJobWorker):
         jobs.fail_job(cur, job_id, self.owner, reason)
         runs.set_status(cur, run_id, runs.FAILED, error=reason)
 
-
-async def start(services: "Services") -> RunsComponent:
-    sections = services.settings.sections
-    component = RunsComponent(services, RunsConfig.from_sections(sections), Pricing.from_sections(sections))
-    await component.start()
-    return component

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from spanlake.settings import SettingsError
-from spanlake.settings import config_section
+from spanlake.config_section import SettingsError, parse_section
 
 
 class RunsConfigError(SettingsError):
@@ -42,6 +41,6 @@ class RunsConfig:
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any]) -> "RunsConfig":
-        config = config_section(sections, "runs", cls, RunsConfigError)
+        config = parse_section(sections.get("runs"), cls, "runs", RunsConfigError)
         config.validate()
         return config

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spanlake.settings import SettingsError
+from spanlake.config_section import SettingsError, parse_section
 
 PER_TOKENS = 1_000_000
 CURRENCY = "USD"
@@ -45,21 +45,18 @@ class Pricing:
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any]) -> "Pricing":
+        """The config file's `pricing:` section: model name -> {input, output}."""
         raw = sections.get("pricing") or {}
         if not isinstance(raw, Mapping):
             raise PricingError("pricing: expected a mapping of model name to {input, output} prices per million tokens")
         models = {}
         for model, price in raw.items():
             where = f"pricing.{model}"
-            if not isinstance(price, Mapping) or set(price) != {"input", "output"}:
-                raise PricingError(f"{where}: expected {{input: <USD per 1M tokens>, output: <USD per 1M tokens>}}")
-            values = []
+            parsed = parse_section(price, Price, where, PricingError)
             for key in ("input", "output"):
-                value = price[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise PricingError(f"{where}.{key}: must be a number >= 0, got {value!r}")
-                values.append(float(value))
-            models[str(model)] = Price(*values)
+                if getattr(parsed, key) < 0:
+                    raise PricingError(f"{where}.{key}: must be a number >= 0, got {getattr(parsed, key)!r}")
+            models[str(model)] = parsed
         return cls(models)
 
     def price(self, model: Any) -> Price | None:

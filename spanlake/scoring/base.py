@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from spanlake.settings import SettingsError
+from spanlake.config_section import SettingsError
 
 DATA_TYPES = ("numeric", "boolean", "categorical")
 

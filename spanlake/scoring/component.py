@@ -7,19 +7,18 @@ The claim loop, leases, crash back-off and stop/drain are the shared LeasedJobWo
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
 
+from spanlake.capture.counters import RuleCounters
 from spanlake.leased_jobs import LeasedJobWorker
 from spanlake.scoring.batches import KIND, BatchRequest, create_batch
 from spanlake.scoring.config import ScoringConfig
 from spanlake.scoring.engine import BatchRunner
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.scoring.rule_jobs import RuleScoringWorker
-from spanlake.store import jobs
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
+from spanlake.store import Store, jobs
+from spanlake.store.fence import WriteFence
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +27,16 @@ class ScoringComponent(LeasedJobWorker):
     kind = KIND
     label = "scoring batch"
 
-    def __init__(self, services: "Services", registry: ScorerRegistry, config: ScoringConfig):
+    def __init__(self, store: Store, registry: ScorerRegistry, config: ScoringConfig, *, fence: WriteFence,
+                 rule_counters: RuleCounters, shutdown: asyncio.Event | None = None):
         engine = config.engine
-        super().__init__(services, max_jobs=engine.max_batches, lease_seconds=engine.lease_seconds,
-                         poll_seconds=engine.poll_seconds, drain_seconds=engine.drain_seconds)
-        self.registry = registry
+        super().__init__(store, max_jobs=engine.max_batches, lease_seconds=engine.lease_seconds,
+                         poll_seconds=engine.poll_seconds, drain_seconds=engine.drain_seconds, shutdown=shutdown)
+        self.registry = registry  # the server's scorers; whoever made the registry closes it
         self.config = config
         # Scoring rules' jobs: the same engine and scorers (so the same concurrency slots), their
         # own claim slots so live rules and user batches do not wait for each other.
-        self.rules = RuleScoringWorker(services, registry, config)
+        self.rules = RuleScoringWorker(store, registry, config, fence=fence, counters=rule_counters, shutdown=shutdown)
 
     async def start(self) -> None:
         await super().start()
@@ -44,7 +44,7 @@ class ScoringComponent(LeasedJobWorker):
 
     async def stop(self) -> None:
         await self.rules.stop()
-        await super().stop()  # closes the registry, last
+        await super().stop()
 
     async def submit(self, request: BatchRequest) -> tuple[jobs.Job, list[str]]:
         """Store a batch and nudge the claim loop; scoring starts after this returns."""
@@ -64,14 +64,3 @@ class ScoringComponent(LeasedJobWorker):
             log.info("batch %s (%s): %s, %d scored, %d failed", job.id, name, finished.status, finished.completed, finished.failed)
             return True
         return False if runner.lease_lost else None
-
-    async def close(self) -> None:
-        await self.registry.aclose()
-
-
-async def start(services: "Services") -> ScoringComponent:
-    config = ScoringConfig.from_sections(services.settings.sections)
-    registry = ScorerRegistry.load(config)
-    component = ScoringComponent(services, registry, config)
-    await component.start()
-    return component

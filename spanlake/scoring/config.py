@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from spanlake.scoring.base import ScorerConfigError
-from spanlake.settings import config_section
+from spanlake.config_section import parse_section
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")
 MODULE_CALLABLE_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
@@ -83,17 +83,17 @@ class ScoringConfig:
 
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any]) -> "ScoringConfig":
-        """Build from the config file's unknown top-level keys (`settings.sections`)."""
+        """Build from the config file's `scorers:` list and `scoring:` section."""
         raw_list = sections.get("scorers") or []
         if not isinstance(raw_list, list):
             raise ScorerConfigError(f"scorers: expected a list of scorer declarations, got {type(raw_list).__name__}")
-        scorers = tuple(_scorer(raw, f"scorers[{i}]") for i, raw in enumerate(raw_list))
+        scorers = tuple(parse_section(raw, ScorerConfig, f"scorers[{i}]", ScorerConfigError) for i, raw in enumerate(raw_list))
         seen: set[str] = set()
         for i, sc in enumerate(scorers):
             if sc.name in seen:
                 raise ScorerConfigError(f"scorers[{i}].name: {sc.name!r} is declared twice")
             seen.add(sc.name)
-        engine = config_section(sections, "scoring", EngineConfig, ScorerConfigError)
+        engine = parse_section(sections.get("scoring"), EngineConfig, "scoring", ScorerConfigError)
         config = cls(scorers, engine)
         config.validate()
         return config
@@ -103,29 +103,3 @@ class ScoringConfig:
             sc.validate(f"scorers[{i}]")
         self.engine.validate()
 
-
-def _scorer(raw: Any, where: str) -> ScorerConfig:
-    if not isinstance(raw, Mapping):
-        raise ScorerConfigError(f"{where}: expected a mapping with name, type and params")
-    known = {f.name for f in fields(ScorerConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ScorerConfigError(f"{where}.{sorted(unknown)[0]}: unknown key; expected one of {', '.join(sorted(known))}")
-    for key in ("name", "type"):
-        if not isinstance(raw.get(key), str) or not raw.get(key):
-            raise ScorerConfigError(f"{where}.{key}: required, a string")
-    params = raw.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ScorerConfigError(f"{where}.params: expected a mapping")
-    try:
-        return ScorerConfig(
-            name=raw["name"],
-            type=raw["type"],
-            params=dict(params),
-            description=raw.get("description"),
-            concurrency=None if raw.get("concurrency") is None else int(raw["concurrency"]),
-            max_attempts=int(raw.get("max_attempts", 4)),
-            timeout_s=float(raw.get("timeout_s", 60.0)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ScorerConfigError(f"{where}: {exc}") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -23,12 +23,10 @@ from spanlake.leased_jobs import LeasedJobWorker
 from spanlake.scoring.config import ScoringConfig
 from spanlake.scoring.engine import BatchRunner
 from spanlake.scoring.registry import ScorerRegistry
-from spanlake.store import jobs
+from spanlake.store import Store, jobs
+from spanlake.store.fence import WriteFence
 from spanlake.store.rule_scores import RULE_JOB_KIND, take_queued
 from spanlake.clock import utc_now
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +47,24 @@ class RuleScoringWorker(LeasedJobWorker):
     kind = RULE_JOB_KIND
     label = "scoring rule job"
 
-    def __init__(self, services: "Services", registry: ScorerRegistry, config: ScoringConfig):
+    def __init__(self, store: Store, registry: ScorerRegistry, config: ScoringConfig, *, fence: WriteFence,
+                 counters: RuleCounters, shutdown: asyncio.Event | None = None):
         engine = config.engine
         # New jobs come from our dispatcher, which wakes the claim loop; polling (each poll is a
         # write transaction) is only for jobs a dead replica's lease left, so it can be slow.
-        super().__init__(services, max_jobs=engine.max_rule_jobs, lease_seconds=engine.lease_seconds,
+        super().__init__(store, max_jobs=engine.max_rule_jobs, lease_seconds=engine.lease_seconds,
                          poll_seconds=max(engine.poll_seconds, engine.lease_seconds / 2),
-                         drain_seconds=engine.drain_seconds)
+                         drain_seconds=engine.drain_seconds, shutdown=shutdown)
         self.registry = registry
         self.config = config
-        self._own_counters = RuleCounters()  # only when no capture component is running
+        # Dispatching deletes from the queue other replicas of a lake insert into: like the trace
+        # judge, it goes through the write fence.
+        self.fence = fence
+        self.counters = counters  # the rules' counters, shared with capture (GET /api/rules shows them)
         self._dispatcher: asyncio.Task[None] | None = None
 
     def counter(self, rule: str) -> RuleCounter:
-        """The rule's counters: the capture component's, which GET /api/rules shows."""
-        capture = self.services.capture
-        counters = capture.counters if capture is not None else self._own_counters
-        return counters.for_rule(rule)
+        return self.counters.for_rule(rule)
 
     async def start(self) -> None:
         await super().start()
@@ -75,15 +74,11 @@ class RuleScoringWorker(LeasedJobWorker):
         engine = self.config.engine
         while not self.stopping:
             await asyncio.sleep(engine.rule_dispatch_seconds)
-            # Dispatching deletes from the queue other replicas of a lake insert into: like the
-            # trace judge, it goes through the maintenance component's write fence.
-            maintenance = self.services.maintenance
-            write = maintenance.fence.write if maintenance is not None else self.store.write
             try:
                 # Again at once only while a full take leaves more: under steady traffic that is
                 # one job per (rule, scorer) per interval, not one per commit.
                 while True:
-                    taken = await write(dispatch, engine.rule_job_targets)
+                    taken = await self.fence.write(dispatch, engine.rule_job_targets)
                     if taken:
                         self.wake()
                     if taken < engine.rule_job_targets or self.stopping:

@@ -20,10 +20,18 @@ Leases (`try_lease`) use the same rows: one replica at a time runs a singleton b
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import uuid
 
 import duckdb
 
 from spanlake.clock import utc_now
+
+def new_owner() -> str:
+    """A lease holder's name: which host and process, and which holder in it (logs show it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
 
 UNIQUENESS = "uniqueness"
 MAINTENANCE = "maintenance"

@@ -24,24 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
+from prometheus_client import CollectorRegistry, Gauge
 
-from spanlake.store import compaction, locks
+from spanlake.config_section import parse_section
+from spanlake.store import Store, compaction, locks
 from spanlake.store.fence import WriteFence
 from spanlake.store.retention import ChunkResult, RetentionPolicy, delete_expired_chunk
 from spanlake.store.vacuum import checkpoint
 from spanlake.clock import utc_now
-
-if TYPE_CHECKING:
-    from spanlake.server import Services
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +71,19 @@ class MaintenanceConfig:
 
     @classmethod
     def from_settings(cls, retention_days: int | None, sections: Mapping[str, Any]) -> "MaintenanceConfig":
-        retention = _section(sections, "retention")
-        compact = _section(sections, "compaction")
-        services = retention.get("services") or {}
-        if not isinstance(services, Mapping):
-            raise ValueError("retention.services: expected a mapping of service name to days")
-        default = retention_days if retention_days is not None else retention.get("default_days")
+        """The `retention:` and `compaction:` sections; `retention_days` (flag, env) wins over
+        `retention.default_days`."""
+        retention = parse_section(sections.get("retention"), RetentionSection, "retention")
+        compact = parse_section(sections.get("compaction"), CompactionSection, "compaction")
+        default = retention_days if retention_days is not None else retention.default_days
         config = cls(
-            retention=RetentionPolicy(default, {str(k): v for k, v in services.items()}),
-            retention_interval_seconds=_number(retention, "interval_seconds", 300.0, "retention"),
-            chunk_traces=int(_number(retention, "chunk_traces", 2000, "retention")),
-            compaction_interval_seconds=_number(compact, "interval_seconds", 600.0, "compaction"),
-            keep_snapshots_seconds=_number(compact, "keep_snapshots_seconds", 3600.0, "compaction"),
-            delete_files_after_seconds=_number(compact, "delete_files_after_seconds", 600.0, "compaction"),
-            checkpoint_interval_seconds=_number(compact, "checkpoint_interval_seconds", 300.0, "compaction"),
+            retention=RetentionPolicy(default, retention.services),
+            retention_interval_seconds=retention.interval_seconds,
+            chunk_traces=retention.chunk_traces,
+            compaction_interval_seconds=compact.interval_seconds,
+            keep_snapshots_seconds=compact.keep_snapshots_seconds,
+            delete_files_after_seconds=compact.delete_files_after_seconds,
+            checkpoint_interval_seconds=compact.checkpoint_interval_seconds,
         )
         config.validate()
         return config
@@ -99,26 +94,26 @@ _KEYS = {
     "compaction_interval_seconds": "compaction.interval_seconds",
     "checkpoint_interval_seconds": "compaction.checkpoint_interval_seconds",
 }
-_RETENTION_KEYS = {"default_days", "services", "interval_seconds", "chunk_traces"}
-_COMPACTION_KEYS = {"interval_seconds", "keep_snapshots_seconds", "delete_files_after_seconds", "checkpoint_interval_seconds"}
 
 
-def _section(sections: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = sections.get(name) or {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name}: expected a mapping")
-    allowed = _RETENTION_KEYS if name == "retention" else _COMPACTION_KEYS
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ValueError(f"{name}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(allowed))}")
-    return value
+@dataclass(frozen=True)
+class RetentionSection:
+    """The `retention:` section as written."""
+
+    default_days: int | None = None
+    services: Mapping[str, int] = field(default_factory=dict)
+    interval_seconds: float = 300.0
+    chunk_traces: int = 2000
 
 
-def _number(section: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
-    return float(value)
+@dataclass(frozen=True)
+class CompactionSection:
+    """The `compaction:` section as written."""
+
+    interval_seconds: float = 600.0
+    keep_snapshots_seconds: float = 3600.0
+    delete_files_after_seconds: float = 600.0
+    checkpoint_interval_seconds: float = 300.0
 
 
 @dataclass
@@ -135,26 +130,25 @@ class MaintenanceStats:
 
 
 class Maintenance:
-    def __init__(self, services: "Services", config: MaintenanceConfig):
-        self.store = services.store
+    def __init__(self, store: Store, config: MaintenanceConfig, fence: WriteFence):
+        self.store = store
         self.config = config
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = locks.new_owner()
         self.stats = MaintenanceStats()
-        # Every replica watches the fence; the maintenance holder takes it when deletes starve.
-        self.fence = WriteFence(self.store, self.owner)
+        # Retention chunks go through the write fence (started and stopped by the wiring, as the
+        # capture judge and the scoring rules' dispatcher share it).
+        self.fence = fence
         self._due: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._leased = False
 
     def start(self) -> None:
-        self.fence.start()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="spanlake-maintenance")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.fence.stop()
         if self._leased:
             try:
                 await self.store.write(locks.release_lease, locks.MAINTENANCE, self.owner)
@@ -240,24 +234,9 @@ class Maintenance:
                  flushed, merged, expired, removed)
 
 
-async def start(services: "Services") -> Maintenance:
-    settings = services.settings
-    try:
-        config = MaintenanceConfig.from_settings(settings.retention_days, settings.sections)
-    except ValueError as exc:
-        from spanlake.settings import SettingsError
-
-        raise SettingsError(f"{settings.config_file or 'config'}: {exc}") from None
-    component = Maintenance(services, config)
-    _export_metrics(services, component)
-    component.start()
-    return component
-
-
-def _export_metrics(services: "Services", component: Maintenance) -> None:
-    from prometheus_client import Gauge
-
-    registry, store, stats = services.metrics.registry, services.store, component.stats
+def export_metrics(registry: CollectorRegistry, component: Maintenance) -> None:
+    """The component's counters as gauges (once per registry: it refuses a name twice)."""
+    store, stats = component.store, component.stats
     Gauge(
         "spanlake_store_conflict_retries",
         "Write transactions re-run after losing a commit race to another replica (DuckLake)",

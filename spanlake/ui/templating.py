@@ -12,6 +12,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from spanlake.api.state import services_of
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 # Values longer than this render cut, with a "Show all" control (prompts can be megabytes).
@@ -109,7 +111,7 @@ ENVIRONMENT = make_environment()
 
 def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
     """Render a page with what every page needs: CSRF token, session state, current path."""
-    services = request.app.state.services
+    services = services_of(request)
     page = {
         "csrf_token": request.scope.get("state", {}).get("csrf_token", ""),
         "keys_enabled": services.keys.enabled,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from spanlake.api.dataset_items import item_query
 from spanlake.api.errors import ApiError
 from spanlake.api.pagination import encode_cursor
+from spanlake.api.state import services_of
 from spanlake.datasets import queries, service
 from spanlake.datasets.errors import DatasetError
 from spanlake.datasets.queries import from_us
@@ -42,7 +43,7 @@ async def dataset_page(request: Request) -> Response:
         "as_of": as_of_text, "read_at": None, "next_href": None, "first_href": None, "kept": kept,
     }
     context["link"] = lambda **changes: _link(path_part(ref), kept, **changes)
-    store = request.app.state.services.store
+    store = services_of(request).store
     try:
         if sort not in dict(SORTS):
             raise ApiError(400, "bad_request", f"Sort by must be timestamp, topic or evaluation, got {sort!r}")

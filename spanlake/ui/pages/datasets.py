@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from spanlake.api.errors import ApiError
 from spanlake.api.pagination import decode_cursor, encode_cursor
+from spanlake.api.state import services_of
 from spanlake.datasets import queries, service, validate
 from spanlake.datasets.errors import DatasetError
 from spanlake.store.dataset_items import ItemQuery
@@ -32,7 +33,7 @@ async def datasets_page(request: Request) -> Response:
         validate.text(search, "q", max_len=validate.MAX_NAME)
         state = decode_cursor(request.query_params.get("cursor"))
         after = state.get("after") if isinstance(state, dict) else None
-        rows, next_after = await request.app.state.services.store.read(
+        rows, next_after = await services_of(request).store.read(
             queries.list_datasets, search or None, after if isinstance(after, str) else None, PAGE_SIZE
         )
     except (DatasetError, ApiError) as exc:
@@ -52,7 +53,7 @@ async def datasets_page(request: Request) -> Response:
 async def dataset_preview(request: Request) -> Response:
     """The first records of one dataset, as an HTML fragment for the expanded row (htmx)."""
     ref = request.path_params["name"]
-    store = request.app.state.services.store
+    store = services_of(request).store
     try:
         dataset = await store.read(service.describe, ref)
         _, rows, _, _ = await store.read(queries.items_page, ref, ItemQuery(limit=PREVIEW_RECORDS), None)

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from spanlake.api.state import services_of
 from spanlake.ui.guard import cookie_header, csrf_matches
 from spanlake.ui.sessions import CSRF_COOKIE, SESSION_COOKIE
 from spanlake.ui.templating import render
@@ -32,13 +33,13 @@ def safe_next(raw: str | None) -> str:
 
 
 async def login_page(request: Request) -> Response:
-    if not request.app.state.services.keys.enabled:
+    if not services_of(request).keys.enabled:
         return RedirectResponse("/", status_code=303)
     return render(request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": None})
 
 
 async def login_submit(request: Request) -> Response:
-    services = request.app.state.services
+    services = services_of(request)
     if not services.keys.enabled:
         return RedirectResponse("/", status_code=303)
     form = await form_fields(request)
@@ -61,7 +62,7 @@ async def login_submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    services = request.app.state.services
+    services = services_of(request)
     form = await form_fields(request)
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), form.get("csrf_token", "")):
         return render(

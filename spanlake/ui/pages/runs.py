@@ -26,6 +26,7 @@ from spanlake.api.runs import (
     runs_before,
     runs_cursor,
 )
+from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.runs import queries as run_queries
 from spanlake.datasets.errors import DatasetError, Invalid
@@ -45,7 +46,7 @@ def _base(name: str) -> str:
 
 
 async def _read(request: Request, fn: Any, *args: Any) -> Any:
-    return await request.app.state.services.store.read(fn, *args)
+    return await services_of(request).store.read(fn, *args)
 
 
 def _failed(request: Request, exc: DatasetError | ApiError, back_href: str, back_label: str) -> Response:

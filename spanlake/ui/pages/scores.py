@@ -17,6 +17,7 @@ from starlette.responses import Response
 from spanlake.api import ids
 from spanlake.api.errors import ApiError
 from spanlake.api.scores import batch_json, summary_params
+from spanlake.api.state import services_of
 from spanlake.scoring.batches import KIND
 from spanlake.store import jobs
 from spanlake.store.score_summary import score_summary
@@ -28,7 +29,7 @@ MAX_SELECTED = 1000  # trace ids carried in the URL
 
 
 async def _batches(request: Request) -> list[dict[str, Any]]:
-    found = await request.app.state.services.store.read(partial(jobs.list_jobs, kind=KIND, limit=BATCHES_SHOWN))
+    found = await services_of(request).store.read(partial(jobs.list_jobs, kind=KIND, limit=BATCHES_SHOWN))
     return [batch_json(job) for job in found]
 
 
@@ -38,13 +39,12 @@ async def _summary(request: Request) -> dict[str, Any]:
         params = summary_params(request)
     except ApiError as exc:
         return {"summaries": [], "summary_error": exc.message, "status": exc.status}
-    summaries = await request.app.state.services.store.read(partial(score_summary, **params))
+    summaries = await services_of(request).store.read(partial(score_summary, **params))
     return {"summaries": summaries, "summary_error": None, "status": 200, "pass_threshold": params["pass_threshold"]}
 
 
-def _scorers(request: Request) -> list[dict[str, Any]] | None:
-    component = request.app.state.services.scoring
-    return None if component is None else [s for s in component.registry.describe() if s.get("ready")]
+def _scorers(request: Request) -> list[dict[str, Any]]:
+    return [s for s in services_of(request).scoring.registry.describe() if s.get("ready")]
 
 
 def _selected(request: Request) -> list[str]:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from spanlake.api import ids
 from spanlake.api.errors import ApiError
+from spanlake.api.state import services_of
 from spanlake.datasets.queries import span_datasets
 from spanlake.datasets.views import membership_json
 from spanlake.query.traces import get_trace_spans
@@ -120,7 +121,7 @@ async def trace_page(request: Request) -> Response:
             span_id = ids.span_id(raw_span, "span")
         except ApiError as exc:
             span_error, status = exc.message, 400
-    view = await request.app.state.services.store.read(read_trace_view, trace_id, span_id)
+    view = await services_of(request).store.read(read_trace_view, trace_id, span_id)
     if view is None:
         return _error_page(request, 404, "Trace not found", f"No trace {trace_id} is stored here. It may not have arrived yet, or retention removed it.")
     if span_id is not None and view.selected is None:

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from spanlake.api.errors import ApiError
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
+from spanlake.api.state import services_of
 from spanlake.api.traces import parse_filter_param
 from spanlake.query.search import SearchParams, list_traces
 from spanlake.ui.templating import render
@@ -94,7 +95,7 @@ async def traces_page(request: Request) -> Response:
             limit=parse_limit(request.query_params.get("limit")),
             cursor=decode_cursor(cursor_text),
         )
-        page = await request.app.state.services.store.read(list_traces, params)
+        page = await services_of(request).store.read(list_traces, params)
     except ApiError as exc:
         context["error"] = exc.message
         return render(request, "traces.html", context, status_code=exc.status)
