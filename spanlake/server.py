@@ -37,6 +37,7 @@ from spanlake.ingest.otlp_grpc import ExportHandler, build_grpc_server
 from spanlake.ingest.receiver import Receiver, ReceiverConfig
 from spanlake.ingest.signals import LOGS, TRACES
 from spanlake.lifecycle import Lifecycle
+from spanlake.maintenance import Maintenance, export_metrics
 from spanlake.metrics import Metrics
 from spanlake.runs.component import RunsComponent
 from spanlake.scoring.component import ScoringComponent
@@ -46,7 +47,6 @@ from spanlake.settings import Settings
 from spanlake.store import Store, StoreConfig, locks
 from spanlake.store.connection import embedded_wal_file
 from spanlake.store.fence import WriteFence
-from spanlake.store.maintenance import Maintenance, export_metrics
 from spanlake.ui.sessions import Sessions
 
 log = logging.getLogger("spanlake")

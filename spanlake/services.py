@@ -16,13 +16,13 @@ from spanlake.ingest.loader import Loader
 from spanlake.ingest.log import IngestLog
 from spanlake.ingest.receiver import Receiver
 from spanlake.lifecycle import Lifecycle
+from spanlake.maintenance import Maintenance
 from spanlake.metrics import Metrics
 from spanlake.outbound import OutboundPolicy
 from spanlake.runs.component import RunsComponent
 from spanlake.scoring.component import ScoringComponent
 from spanlake.settings import Settings
 from spanlake.store import Store
-from spanlake.store.maintenance import Maintenance
 from spanlake.ui.sessions import Sessions
 
 

@@ -18,11 +18,11 @@ from typing import Any
 import yaml
 
 from spanlake.config_section import SettingsError
+from spanlake.maintenance import MaintenanceConfig
 from spanlake.outbound import OutboundPolicy
 from spanlake.runs.config import RunsConfig
 from spanlake.runs.pricing import Pricing
 from spanlake.scoring.config import ScoringConfig
-from spanlake.store.maintenance import MaintenanceConfig
 
 
 @dataclass(frozen=True)

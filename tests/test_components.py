@@ -27,6 +27,7 @@ from spanlake.ingest.loader import Loader
 from spanlake.ingest.log import IngestLog
 from spanlake.ingest.receiver import Receiver
 from spanlake.lifecycle import Lifecycle
+from spanlake.maintenance import Maintenance, MaintenanceConfig
 from spanlake.metrics import Metrics
 from spanlake.outbound import OutboundPolicy
 from spanlake.runs import service as run_service
@@ -45,7 +46,6 @@ from spanlake.store.dataset_items import NewItem
 from spanlake.store.datasets import find_dataset
 from spanlake.store.fence import WriteFence
 from spanlake.store.ids import uuid7
-from spanlake.store.maintenance import Maintenance, MaintenanceConfig
 from spanlake.store.retention import RetentionPolicy
 from spanlake.store.scores import scores_for_traces
 

@@ -156,7 +156,7 @@ def _first_line(exc: BaseException) -> str:
 # DuckDB checkpoints automatically inside the COMMIT that pushes the WAL past this size, so the
 # default (16 MB) made every few group commits pay a checkpoint: 34% of server CPU under load
 # (py-spy, bench/ingest.py). Larger checkpoints cost less per span; the price is a longer WAL
-# replay after a crash. The maintenance component also checkpoints on a timer (store/maintenance.py).
+# replay after a crash. The maintenance component also checkpoints on a timer (spanlake/maintenance.py).
 EMBEDDED_CHECKPOINT_THRESHOLD = "256MB"
 
 
