@@ -30,8 +30,9 @@ sys.path.insert(0, str(HERE))
 import otlp_load  # noqa: E402
 
 from spanlake.capture.rules import load_rules  # noqa: E402
-from spanlake.capture.stage import _Program  # noqa: E402
+from spanlake.capture.targets import rule_options  # noqa: E402
 from spanlake.ingest.decode import decode_protobuf  # noqa: E402
+from spanlake.store.rule_hits import HitsProgram  # noqa: E402
 
 
 def _median_ms(fn: Callable[[], object], repeat: int = 10) -> float:
@@ -50,7 +51,8 @@ def _spin(stop: threading.Event) -> None:
 
 def main() -> None:
     batch = pa.concat_tables([decode_protobuf(t.render_now()).spans for t in otlp_load.build_pool(8, seed=2)])
-    program = _Program.compile(load_rules(HERE / "rules50.yaml").active("span"))
+    rules = load_rules(HERE / "rules50.yaml").active("span")
+    program = HitsProgram.compile(rules, tuple(rule_options(rule) for rule in rules))
     conn = duckdb.connect(":memory:", config={"threads": "1"})
 
     def scan() -> None:

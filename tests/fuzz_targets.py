@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from otlp_builders import llm_trace, request, to_otlp_json
 from spanlake.capture.rules import RulesError, parse_rules
-from spanlake.filters import FilterError, compile_filter
+from spanlake.filters import FilterError
 from spanlake.ingest.decode import DecodeError, decode_json, decode_protobuf
+from spanlake.store.filter_sql import compile_filter
 from spanlake.store.schema import MIGRATIONS
 
 _, _SPANS = llm_trace(3)

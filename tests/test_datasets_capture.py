@@ -187,7 +187,7 @@ def test_sort_by_evaluation_and_timestamp(http):
 
 def test_capture_core_on_a_span_relation(tmp_path):
     """The bulk function capture rules call inside the ingest transaction, on `_new_spans`."""
-    from spanlake.filters import compile_filter
+    from spanlake.store.filter_sql import compile_filter
     from spanlake.store.dataset_capture import CaptureOptions, SpanField, capture_spans
     from spanlake.store import chat_functions
     from spanlake.store.datasets import get_or_create_dataset

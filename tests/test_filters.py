@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 from spanlake.filters import (
     MAX_DEPTH,
     MAX_NODES,
-    CompiledFilter,
     FilterError,
-    compile_filter,
     evaluate_reference,
     parse_filter,
 )
+from spanlake.store.filter_sql import CompiledFilter, compile_filter
 from spanlake.filters.reference import glob_regex, json_text
 from spanlake.store.schema import MIGRATIONS, SPAN_SCHEMA
 

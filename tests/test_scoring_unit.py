@@ -10,7 +10,6 @@ import textwrap
 import duckdb
 import pytest
 
-from spanlake.query.trace_batch import SAMPLE_SQL
 from spanlake.scoring.base import ScoreContext, ScoreResult, ScorerConfigError, ScorerType, ScoringError
 from spanlake.scoring.batches import sample_threshold, sampled
 from spanlake.scoring.builtins import spanlake_scorers as builtin_types
@@ -22,6 +21,7 @@ from spanlake.store import jobs
 from spanlake.store.migrate import migrate
 from spanlake.store.score_summary import score_summary
 from spanlake.store.scores import ScoreQuery, list_scores, score_stats, upsert_scores
+from spanlake.store.trace_reads import SAMPLE_SQL
 from spanlake.clock import utc_now
 
 

@@ -27,7 +27,6 @@ from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
 from spanlake.clock import iso_from_datetime
-from spanlake.query.trace_batch import known_traces
 from spanlake.scoring.base import ScoreResult, ScoringError
 from spanlake.scoring.batches import KIND, BatchRequestError, parse_request
 from spanlake.scoring.component import ScoringComponent
@@ -35,6 +34,7 @@ from spanlake.store.rule_scores import RULE_JOB_KIND
 from spanlake.store import jobs
 from spanlake.store import scores as score_store
 from spanlake.store.score_summary import score_summary
+from spanlake.store.trace_reads import known_traces
 from spanlake.clock import utc_now
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]

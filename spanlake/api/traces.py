@@ -13,10 +13,12 @@ from spanlake.api import ids
 from spanlake.api.errors import bad_request, not_found
 from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
 from spanlake.api.state import services_of
-from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter, parse_time
+from spanlake.filters import FilterError, parse_filter, parse_time
 from spanlake.query.score_hints import required_score_names
 from spanlake.query.search import Page, SearchParams, list_traces, search_spans
-from spanlake.query.traces import get_span, get_trace_spans
+from spanlake.query.traces import get_trace_spans
+from spanlake.store.filter_sql import CompiledFilter, compile_filter
+from spanlake.store.trace_reads import get_span
 
 
 def parse_filter_param(raw: str | None, score_scope: str = "span") -> tuple[CompiledFilter | None, frozenset[str]]:

@@ -21,16 +21,13 @@ from spanlake.capture.apply import apply_rule
 from spanlake.capture.counters import RuleCounters
 from spanlake.capture.rates import HourlyLimiter
 from spanlake.capture.rules import RuleSet, RulesError, ScorerCatalog, load_rules
-from spanlake.capture.sql import forget_pending, load_trace_spans, take_quiet_traces
 from spanlake.capture.stage import CaptureStage
-from spanlake.store import Store, locks
+from spanlake.store import Store, locks, rule_relations
 from spanlake.store.fence import WriteFence
 from spanlake.clock import utc_now
 
 log = logging.getLogger(__name__)
 
-QUIET_TRACES = "_quiet_traces"
-JUDGED_SPANS = "_judged_spans"
 TRACES_PER_JUDGEMENT = 2000
 
 
@@ -112,20 +109,15 @@ class CaptureRules:
         """Judge quiet traces against the trace-scope rules (captures, and scoring rules' queue
         rows) in one write transaction; returns how many traces were judged."""
         quiet_before = now - dt.timedelta(seconds=self.quiet_seconds)
-        judged = take_quiet_traces(cur, quiet_before, TRACES_PER_JUDGEMENT, QUIET_TRACES)
-        if not judged:
-            cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
-            return 0
-        try:
+        with rule_relations.quiet_traces(cur, quiet_before, TRACES_PER_JUDGEMENT) as judged:
+            if not judged:
+                return 0
             rules = self.ruleset.active("trace")
             if rules:
-                load_trace_spans(cur, QUIET_TRACES, JUDGED_SPANS)
+                spans = rule_relations.quiet_trace_spans(cur)
                 for rule in rules:
-                    apply_rule(cur, rule, JUDGED_SPANS, self.counters.for_rule(rule.name), self.limiter)
-            forget_pending(cur, QUIET_TRACES)
-        finally:
-            cur.execute(f"DROP TABLE IF EXISTS {JUDGED_SPANS}")
-            cur.execute(f"DROP TABLE IF EXISTS {QUIET_TRACES}")
+                    apply_rule(cur, rule, spans, self.counters.for_rule(rule.name), self.limiter)
+            rule_relations.forget_quiet_traces(cur)
         return judged
 
     async def _judge_loop(self) -> None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import duckdb
 
-from spanlake.store import chat_functions
+from spanlake.store.scratch import rule_connection
 
 T = TypeVar("T")
 
@@ -30,9 +30,6 @@ class RuleEvaluator:
         return self._pool.submit(self._run, work)
 
     def _run(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        if self._conn is None:
-            # Only this worker thread touches the connection. One DuckDB thread: the work is a
-            # few thousand rows, and the writer needs the other core.
-            self._conn = duckdb.connect(":memory:", config={"threads": "1"})
-            chat_functions.register(self._conn)  # rules' item values read the spans' chat
+        if self._conn is None:  # only this worker thread touches the connection
+            self._conn = rule_connection()
         return work(self._conn)

@@ -22,7 +22,9 @@ import yaml
 from spanlake.datasets.capture import parse_span_field
 from spanlake.datasets.errors import Invalid
 from spanlake.datasets.validate import dataset_name
-from spanlake.filters import CompiledFilter, FilterError, compile_filter, parse_filter
+from spanlake.filters import FilterError, parse_filter
+from spanlake.store.filter_sql import CompiledFilter, compile_filter
+from spanlake.store.rule_sampling import sample_threshold
 
 SCOPES = ("span", "trace")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -87,25 +89,8 @@ class RulesError(ValueError):
         super().__init__(f"{source}: {len(problems)} error(s):\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def sample_threshold(fraction: float) -> int:
-    """Sampling compares the first 32 bits of md5(rule name + id) with fraction * 2**32."""
-    return int(round(fraction * 2**32))
-
-
-def sample_sql(rule: "Rule", alias: str, key_column: str) -> tuple[str, list]:
-    """SQL twin of sampled_in() for `rule` over `alias.key_column`, with its bound parameters."""
-    if rule.sample >= 1.0:
-        return "TRUE", []
-    return sample_expr("?", "?", f"{alias}.{key_column}"), [rule.name, sample_threshold(rule.sample)]
-
-
-def sample_expr(name_sql: str, threshold_sql: str, key_sql: str) -> str:
-    """The sampling test over SQL expressions for the rule name, its threshold and the key."""
-    return f"('0x' || left(md5({name_sql} || {key_sql}), 8))::BIGINT < {threshold_sql}"
-
-
 def sampled_in(rule_name: str, key: str, fraction: float) -> bool:
-    """Python twin of the SQL sampling expression, used by tests and the trace-scope judge."""
+    """Python twin of the SQL sampling expression (store/rule_sampling.py), used by tests."""
     if fraction >= 1.0:
         return True
     digest = hashlib.md5((rule_name + key).encode()).hexdigest()

@@ -61,9 +61,7 @@ def _open(config: StoreConfig) -> duckdb.DuckDBPyConnection:
                 "export, or run the servers on a lake (--store ducklake:...), which can be exported while they run"
             ) from None
         raise CommandError(f"cannot open the store: {exc}") from None
-    if config.is_lake:
-        conn.execute(f"USE {config.catalog}")
-    return conn
+    return conn  # a lake's connection already uses its catalog (store/connection.py)
 
 
 def cmd_export_spans(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ import duckdb
 
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
-from spanlake.filters import CompiledFilter, FilterError, compile_filter
+from spanlake.filters import FilterError
 from spanlake.store import dataset_capture
 from spanlake.store.dataset_capture import CaptureOptions, SpanField, SpanKey
+from spanlake.store.filter_sql import CompiledFilter, compile_filter
 
 MAX_IDS = 10_000
 DEFAULT_FILTER_LIMIT = 1000
@@ -126,9 +127,8 @@ def select_spans(cur: duckdb.DuckDBPyConnection, req: CaptureRequest) -> Selecti
         found = {k[1] for k in keys}
         return Selection(keys, [s for s in req.span_ids if s not in found], [])
     if req.trace_ids:
-        where, params = (req.span_filter.sql, req.span_filter.params) if req.span_filter else (None, [])
-        keys, known = dataset_capture.find_trace_spans(cur, req.trace_ids, where, params)
+        keys, known = dataset_capture.find_trace_spans(cur, req.trace_ids, req.span_filter)
         return Selection(keys, [], [t for t in req.trace_ids if t not in known])
     if req.filter is None:
         raise ValueError("a CaptureRequest needs span_ids, trace_ids or a filter")
-    return Selection(dataset_capture.find_spans_by_filter(cur, req.filter.sql, req.filter.params, req.limit), [], [])
+    return Selection(dataset_capture.find_spans_by_filter(cur, req.filter, req.limit), [], [])

@@ -1,31 +1,25 @@
-"""The one filter language: a JSON tree that compiles to a parameterized DuckDB predicate.
+"""The one filter language: a JSON tree, parsed and validated here.
 
 Used by span search, capture rules, batch-scoring selection and dataset capture. The
-language and its exact semantics (NULLs, types, time values) are in README.md here.
+language and its exact semantics (NULLs, types, time values) are in README.md here. Its SQL
+is the store's: `spanlake.store.filter_sql.compile_filter` turns a parsed filter into one
+parameterized DuckDB predicate that only store functions put into statements.
 
     f = parse_filter({"and": [{"field": "model", "op": "eq", "value": "gpt-4o"},
                               {"field": "duration_ms", "op": "gt", "value": 2000}]})
-    c = compile_filter(f)                       # alias "s" for the spans table
-    con.execute(f"SELECT * FROM spans s WHERE {c.sql}", c.params)
 """
 
-from spanlake.filters.compile import ATTRIBUTE_FORMS, AttributeSource, CompiledFilter, compile_filter, json_pointer
 from spanlake.filters.model import MAX_DEPTH, MAX_LIST_VALUES, MAX_NODES, Filter, FilterError
 from spanlake.filters.parse import parse_filter, parse_time
 from spanlake.filters.reference import evaluate_reference
 
 __all__ = [
-    "ATTRIBUTE_FORMS",
-    "AttributeSource",
     "MAX_DEPTH",
     "MAX_LIST_VALUES",
     "MAX_NODES",
-    "CompiledFilter",
     "Filter",
     "FilterError",
-    "compile_filter",
     "evaluate_reference",
-    "json_pointer",
     "parse_filter",
     "parse_time",
 ]

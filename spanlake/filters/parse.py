@@ -12,11 +12,8 @@ import difflib
 import functools
 import json
 import math
-import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
-
-import duckdb
 
 from spanlake.filters.model import (
     ALL_OPS,
@@ -40,6 +37,7 @@ from spanlake.filters.model import (
     Not,
     Or,
 )
+from spanlake.store.scratch import re2_error
 
 MAX_PATTERN_CHARS = 10_000
 _MISSING = object()
@@ -306,24 +304,9 @@ def _from_epoch(x: int | float) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-# DuckDB uses RE2, which rejects backreferences and lookaround that Python's `re` accepts;
-# asking DuckDB itself is the only faithful check. One shared in-memory connection (a fresh
-# one costs ~8 ms); DuckDB connections are not safe to share across threads, hence the lock.
-_regex_lock = threading.Lock()
-_regex_con: duckdb.DuckDBPyConnection | None = None
-
-
 @functools.lru_cache(maxsize=512)
 def regex_error(pattern: str) -> str | None:
     """Why DuckDB's RE2 refuses `pattern`, or None when it compiles."""
-    global _regex_con
     if len(pattern) > MAX_PATTERN_CHARS:
         return f"longer than {MAX_PATTERN_CHARS} characters"
-    with _regex_lock:
-        if _regex_con is None:
-            _regex_con = duckdb.connect(":memory:")
-        try:
-            _regex_con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
-        except duckdb.Error as e:
-            return str(e).removeprefix("Invalid Input Error: ")
-    return None
+    return re2_error(pattern)

@@ -1,56 +1,28 @@
-"""Reading one trace whole, parents before children.
+"""Traces as the API shows them: spans ordered parents before children.
 
-DuckDB has no cheap point lookup on a random id in a wide table, so a trace is found in two
-steps: the small trace_index table gives the trace's time range, then the spans scan is limited
-to that range, which zone maps (min/max start_time per row group) turn into a few row groups.
+The spans come from the store (store/trace_reads.py) by start time; this module only orders them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 
-from spanlake.query.span_rows import SPAN_SELECT, span_from_row
-from spanlake.store.schema import trace_key
-
-
-def trace_time_range(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[int, int] | None:
-    """The trace's (first start, last end) in epoch ns; bind with make_timestamp_ns(?) to keep ns."""
-    row = cur.execute(
-        "SELECT epoch_ns(min(start_time)), epoch_ns(max(end_time)) FROM trace_index WHERE trace_key = ? AND trace_id = ?",
-        [trace_key(trace_id), trace_id],
-    ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return row[0], row[1]
+from spanlake.store import trace_reads
 
 
 def get_trace_spans(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[dict[str, Any]] | None:
     """All spans of a trace ordered parents first; None when the store never saw the trace."""
-    bounds = trace_time_range(cur, trace_id)
-    if bounds is None:
-        return None
-    rows = cur.execute(
-        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
-        "AND s.trace_id = ? "
-        "ORDER BY s.start_time, s.span_id",
-        [bounds[0], bounds[1], trace_id],
-    ).fetchall()
-    return order_parents_first([span_from_row(r) for r in rows])
+    spans = trace_reads.trace_spans(cur, trace_id)
+    return None if spans is None else order_parents_first(spans)
 
 
-def get_span(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> dict[str, Any] | None:
-    bounds = trace_time_range(cur, trace_id)
-    if bounds is None:
-        return None
-    row = cur.execute(
-        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
-        "AND s.trace_id = ? AND s.span_id = ?",
-        [bounds[0], bounds[1], trace_id, span_id],
-    ).fetchone()
-    return span_from_row(row) if row else None
+def load_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Spans of many traces, each list ordered parents first; unknown ids are absent."""
+    return {trace_id: order_parents_first(spans) for trace_id, spans in trace_reads.spans_of_traces(cur, trace_ids).items()}
 
 
 def order_parents_first(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:

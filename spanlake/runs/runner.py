@@ -25,7 +25,7 @@ import duckdb
 from spanlake.runs.config import RunsConfig
 from spanlake.runs.scoring import Scored, score_result
 from spanlake.runs.target import Target
-from spanlake.query.trace_batch import load_traces
+from spanlake.query.traces import load_traces
 from spanlake.scoring.registry import RegisteredScorer
 from spanlake.store import Store, jobs, runs
 from spanlake.outbound import OutboundPolicy

@@ -14,10 +14,10 @@ from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
-from spanlake.query.trace_batch import SAMPLE_SPACE, known_traces, traces_matching
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.store import Store, jobs
 from spanlake.store.actor import current_actor
+from spanlake.store.trace_reads import SAMPLE_SPACE, known_traces, traces_matching
 
 KIND = "score_batch"
 MAX_TRACES = 100_000
@@ -125,15 +125,15 @@ async def create_batch(store: Store, req: BatchRequest) -> tuple[jobs.Job, list[
     """Resolve the selection and store the job; returns it with the trace ids the store lacks."""
     unknown: list[str] = []
     if req.filter is not None:
-        from spanlake.filters import FilterError, compile_filter
+        from spanlake.filters import FilterError
+        from spanlake.store.filter_sql import compile_filter
 
         try:
             compiled = compile_filter(req.filter, alias="s")
         except (FilterError, ValueError, TypeError) as exc:
             raise BatchRequestError(f"filter: {exc}", code="invalid_filter") from None
         threshold = sample_threshold(req.sample) if req.sample is not None else None
-        select = partial(traces_matching, filter_sql=compiled.sql, filter_params=compiled.params, limit=req.limit,
-                         sample_threshold=threshold)
+        select = partial(traces_matching, match=compiled, limit=req.limit, sample_threshold=threshold)
         rows = await store.read(select)
         starts = dict(rows)
         targets: list[tuple[str, str | None]] = [(t, None) for t, _ in rows]

@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from spanlake.query.trace_batch import load_traces
+from spanlake.query.traces import load_traces
 from spanlake.scoring.base import ScoreContext, ScoreResult, ScoringError, TransientError
 from spanlake.scoring.config import EngineConfig
 from spanlake.scoring.registry import RegisteredScorer

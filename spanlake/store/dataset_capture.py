@@ -26,6 +26,7 @@ import pyarrow as pa
 from spanlake.store.actor import current_actor
 from spanlake.store.chat_functions import CHAT_FUNCTIONS
 from spanlake.store.datasets import advance_clock, advance_clocks
+from spanlake.store.filter_sql import CompiledFilter
 from spanlake.store.ids import uuid7_batch
 from spanlake.store.recent_keys import CLOCK_SKEW_TOLERANCE_US
 from spanlake.store.schema import trace_key
@@ -206,9 +207,10 @@ def find_spans_by_ids(cur: duckdb.DuckDBPyConnection, span_ids: Sequence[str]) -
 
 
 def find_trace_spans(
-    cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str], where: str | None, params: Sequence[Any] = ()
+    cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str], match: CompiledFilter | None
 ) -> tuple[list[SpanKey], set[str]]:
-    """Spans of these traces matching `where` (over alias `s`), or their top-level spans when None.
+    """Spans of these traces matching the filter (compiled over alias `s`), or their top-level
+    spans when None.
 
     Top-level: no parent, or a parent the store does not hold. Returns (keys, known trace ids).
     """
@@ -223,7 +225,9 @@ def find_trace_spans(
         return [], known
     # Python datetimes hold microseconds and the columns nanoseconds: widen by one microsecond.
     lo, hi = min(b[1] for b in bounds) - _ONE_US, max(b[2] for b in bounds) + _ONE_US
-    if where is None:
+    if match is not None:
+        where, params = match.sql, match.params
+    else:
         where = (
             "(coalesce(s.parent_span_id, '') = '' OR NOT EXISTS (SELECT 1 FROM spans p "
             "WHERE p.start_time BETWEEN ? AND ? AND p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))"
@@ -237,14 +241,12 @@ def find_trace_spans(
     return keys, known
 
 
-def find_spans_by_filter(
-    cur: duckdb.DuckDBPyConnection, where: str, params: Sequence[Any], limit: int
-) -> list[SpanKey]:
-    """The `limit` most recent stored spans matching `where` (over alias `s`)."""
+def find_spans_by_filter(cur: duckdb.DuckDBPyConnection, match: CompiledFilter, limit: int) -> list[SpanKey]:
+    """The `limit` most recent stored spans matching the filter (compiled over alias `s`)."""
     return cur.execute(
-        f"SELECT s.trace_id, s.span_id, s.start_time FROM spans s WHERE {where} "
+        f"SELECT s.trace_id, s.span_id, s.start_time FROM spans s WHERE {match.sql} "
         "ORDER BY s.start_time DESC, s.span_id LIMIT ?",
-        [*params, limit],
+        [*match.params, limit],
     ).fetchall()
 
 

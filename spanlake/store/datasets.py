@@ -191,3 +191,16 @@ def get_or_create_dataset(cur: duckdb.DuckDBPyConnection, name: str) -> str:
     dataset_id = uuid7()
     insert_dataset(cur, dataset_id, name, None, {})
     return dataset_id
+
+
+def get_or_create_datasets(cur: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, str]:
+    """`get_or_create_dataset` for many names: the live ones found in one query, missing ones created."""
+    found = dict(cur.execute(
+        "SELECT name, any_value(id) FROM datasets WHERE deleted_at IS NULL AND list_contains(?::VARCHAR[], name) "
+        "GROUP BY name",
+        [list(names)],
+    ).fetchall())
+    for name in names:
+        if name not in found:
+            found[name] = get_or_create_dataset(cur, name)
+    return found

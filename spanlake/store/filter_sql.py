@@ -1,4 +1,7 @@
-"""Compile a Filter to one parameterized DuckDB boolean expression.
+"""Compile a Filter (spanlake/filters/: the language) to one parameterized DuckDB boolean expression.
+
+It lives in the store because it writes the store's SQL dialect. Other packages may compile a
+filter and hand the CompiledFilter to store functions; only those put its SQL into statements.
 
 The SQL must run both on the stored `spans` table (JSON columns) and on a just-decoded Arrow
 batch registered in DuckDB (the same columns as VARCHAR), so it sticks to functions that

@@ -1,8 +1,11 @@
-"""Reading many traces at once: which ids are known, which traces a filter selects, their spans.
+"""Reading traces by id: one trace whole, or many at once; and which traces a filter selects.
 
+DuckDB has no cheap point lookup on a random id in a wide table, so a trace is found in two
+steps: the small trace_index table gives the trace's time range, then the spans scan is limited
+to that range, which zone maps (min/max start_time per row group) turn into a few row groups.
 Background work (batch scoring, runs) handles thousands of traces; one query per trace would
-spend its time on per-query overhead. Each function here answers for a whole list in one or two
-queries, using trace_index for the time range of each trace so the spans scan stays narrow.
+spend its time on per-query overhead, so the many-trace functions answer for a whole list in one
+or two queries. Spans come back by start time; query/traces.py orders them parents first.
 """
 
 from __future__ import annotations
@@ -14,14 +17,51 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from spanlake.query.span_rows import SPAN_SELECT, span_from_row
-from spanlake.query.traces import order_parents_first
+from spanlake.store.filter_sql import CompiledFilter
 from spanlake.store.schema import trace_key
+from spanlake.store.span_rows import SPAN_SELECT, span_from_row
 
 # Deterministic sampling by trace id: the first 60 bits of md5(trace_id) as an integer, which
 # DuckDB and Python (hashlib) compute identically. Keep a trace when it is below the threshold.
 SAMPLE_SQL = "('0x' || substr(md5({col}), 1, 15))::UBIGINT < ?"
 SAMPLE_SPACE = 16**15
+
+
+def trace_time_range(cur: duckdb.DuckDBPyConnection, trace_id: str) -> tuple[int, int] | None:
+    """The trace's (first start, last end) in epoch ns; bind with make_timestamp_ns(?) to keep ns."""
+    row = cur.execute(
+        "SELECT epoch_ns(min(start_time)), epoch_ns(max(end_time)) FROM trace_index WHERE trace_key = ? AND trace_id = ?",
+        [trace_key(trace_id), trace_id],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def trace_spans(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[dict[str, Any]] | None:
+    """All spans of a trace by start time; None when the store never saw the trace."""
+    bounds = trace_time_range(cur, trace_id)
+    if bounds is None:
+        return None
+    rows = cur.execute(
+        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+        "AND s.trace_id = ? "
+        "ORDER BY s.start_time, s.span_id",
+        [bounds[0], bounds[1], trace_id],
+    ).fetchall()
+    return [span_from_row(r) for r in rows]
+
+
+def get_span(cur: duckdb.DuckDBPyConnection, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    bounds = trace_time_range(cur, trace_id)
+    if bounds is None:
+        return None
+    row = cur.execute(
+        f"SELECT {SPAN_SELECT} FROM spans s WHERE s.start_time BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+        "AND s.trace_id = ? AND s.span_id = ?",
+        [bounds[0], bounds[1], trace_id, span_id],
+    ).fetchone()
+    return span_from_row(row) if row else None
 
 
 def _register_ids(cur: duckdb.DuckDBPyConnection, name: str, trace_ids: Sequence[str]) -> None:
@@ -50,14 +90,13 @@ def known_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> di
 
 def traces_matching(
     cur: duckdb.DuckDBPyConnection,
-    filter_sql: str,
-    filter_params: list[Any],
+    match: CompiledFilter,
     *,
     limit: int,
     sample_threshold: int | None = None,
 ) -> list[tuple[str, dt.datetime]]:
-    """Newest `limit` traces with any span matching the filter (over alias `s`), optionally sampled."""
-    where, params = f"({filter_sql})", list(filter_params)
+    """Newest `limit` traces with any span matching the filter (compiled over alias `s`), optionally sampled."""
+    where, params = f"({match.sql})", list(match.params)
     if sample_threshold is not None:
         where += " AND " + SAMPLE_SQL.format(col="s.trace_id")
         params.append(sample_threshold)
@@ -69,8 +108,8 @@ def traces_matching(
     return [(trace_id, start) for trace_id, start in rows]
 
 
-def load_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Spans of many traces, each list ordered parents first; unknown ids are absent."""
+def spans_of_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Spans of many traces, each list by start time; unknown ids are absent."""
     if not trace_ids:
         return {}
     _register_ids(cur, "_load_ids", trace_ids)
@@ -98,4 +137,4 @@ def load_traces(cur: duckdb.DuckDBPyConnection, trace_ids: Sequence[str]) -> dic
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(row[0], []).append(span_from_row(row))
-    return {trace_id: order_parents_first(spans) for trace_id, spans in grouped.items()}
+    return grouped
