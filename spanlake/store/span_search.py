@@ -55,6 +55,18 @@ def _time_range(where: _Where, column: str, params: SearchParams) -> None:
         where.add(f"{column} <= ?", params.until)
 
 
+def _committed(alias: str, name_column: str, params: SearchParams, snap: dt.datetime) -> _Where:
+    """Rows of `alias` committed by the snapshot, in the time range, of the service and name asked for."""
+    where = _Where()
+    where.add(f"{alias}.ingested_at <= ?", snap)
+    _time_range(where, f"{alias}.start_time", params)
+    if params.service is not None:
+        where.add(f"{alias}.service_name = ?", params.service)
+    if params.name is not None:
+        where.add(f"{alias}.{name_column} = ?", params.name)
+    return where
+
+
 def _scored_range(cur: duckdb.DuckDBPyConnection, where: _Where, column: str, params: SearchParams) -> bool:
     """Bound `column` to the time range of traces carrying the required scores; False if none do."""
     if not params.required_scores:
@@ -79,14 +91,7 @@ def trace_page(
 ) -> list[tuple[str, int]]:
     """Up to `params.limit + 1` (trace_id, start ns), newest first, after the key `after`; a
     trace matches the filter when any of its spans does."""
-    rows_where = _Where()
-    rows_where.add("ti.ingested_at <= ?", snap)
-    _time_range(rows_where, "ti.start_time", params)
-    if params.service is not None:
-        rows_where.add("ti.service_name = ?", params.service)
-    if params.name is not None:
-        rows_where.add("ti.root_name = ?", params.name)
-
+    rows_where = _committed("ti", "root_name", params, snap)
     page_where = _Where()
     if after is not None:
         t_ns, trace_id = after
@@ -169,13 +174,7 @@ def span_page(
     cur: duckdb.DuckDBPyConnection, params: SearchParams, snap: dt.datetime, after: tuple[Any, ...] | None
 ) -> list[dict[str, Any]]:
     """Up to `params.limit + 1` spans, newest first, after the key `after`."""
-    where = _Where()
-    where.add("s.ingested_at <= ?", snap)
-    _time_range(where, "s.start_time", params)
-    if params.service is not None:
-        where.add("s.service_name = ?", params.service)
-    if params.name is not None:
-        where.add("s.name = ?", params.name)
+    where = _committed("s", "name", params, snap)
     if after is not None:
         t_ns, trace_id, span_id = after
         # The plain bound lets zone maps skip row groups; the OR makes the key strictly decrease.
