@@ -59,10 +59,10 @@ def sql_outside_store(package: Path) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 called = ast.unparse(node.func)
-                if called == "duckdb.connect" or (
-                    node.func.attr in DB_METHODS and (module, called) not in NOT_DUCKDB
-                ):
-                    found.append(f"{module}:{node.lineno}: {called if called == 'duckdb.connect' else '.' + node.func.attr}(")
+                if called == "duckdb.connect":
+                    found.append(f"{module}:{node.lineno}: duckdb.connect(")
+                elif node.func.attr in DB_METHODS and (module, called) not in NOT_DUCKDB:
+                    found.append(f"{module}:{node.lineno}: .{node.func.attr}(")
             elif (
                 isinstance(node, ast.Constant) and isinstance(node.value, str)
                 and id(node) not in docstrings and SQL_TEXT.search(node.value)

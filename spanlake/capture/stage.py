@@ -1,9 +1,9 @@
 """The capture commit stage: span-scope rules evaluated on each commit's spans, in its transaction.
 
-All active span rules run as ONE statement and ONE scan of the commit's spans (the statement is
-store/rule_hits.py). The hits become dataset items through the datasets store's bulk capture, inside
-the same transaction as the spans: an item never exists without its span, and a rolled-back
-commit leaves neither. Scoring rules' hits are only appended to the scoring queue here (one
+All active span rules run as ONE statement and ONE scan of the commit's spans (the statement
+is store/rule_hits.py). The hits become dataset items through the datasets store's bulk
+capture, inside the same transaction as the spans: an item never exists without its span, and
+a rolled-back commit leaves neither. Scoring rules' hits are only appended to the scoring queue here (one
 INSERT); scorers run in the background.
 """
 
