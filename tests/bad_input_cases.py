@@ -29,6 +29,9 @@ OTLP_LIMIT = 64 * 1024 * 1024  # the max_message_bytes setting's default
 UNKNOWN_TRACE = "0af7651916cd43dd8448eb211c80319c"  # valid hex, never sent
 UNKNOWN_SPAN = "b7ad6b7169203331"
 
+# Span times are TIMESTAMP_NS (1677-09-22 to 2262-04-11); a bound past them is refused.
+FAR_FUTURE_FILTER = {"field": "start_time", "op": "lt", "value": "5000-01-01"}
+
 VALID = object()  # the route's own valid body (see valid_body)
 NO_BODY = object()
 
@@ -103,9 +106,10 @@ QUERY_CASES: dict[str, list[Bad]] = {
         _query("filter", json.dumps({"field": "nope", "op": "eq", "value": 1}), names="nope", label="filter unknown field"),
         _query("filter", json.dumps({"field": "duration_ms", "op": "gt", "value": "slow"}), names="value",
                label="filter wrong value type"),
+        _query("filter", json.dumps(FAR_FUTURE_FILTER), names="start_time", label="filter time past span times"),
     ],
-    "since": [_query("since", "yesterday")],
-    "until": [_query("until", "2026-13-45")],
+    "since": [_query("since", "yesterday"), _query("since", "0001-01-01")],
+    "until": [_query("until", "2026-13-45"), _query("until", "5000-01-01")],
     "as_of": [_query("as_of", "last tuesday"), _query("as_of", "0001-01-01T00:00:00+01:00")],
     "trace_id": [_query("trace_id", "xyz")],
     "span_id": [_query("span_id", "0000000000000000")],
@@ -216,6 +220,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
     traces_page = [
         _query("limit", "0"), _query("cursor", "%%%"), _query("filter", "{", label="filter not JSON"),
         _query("filter", json.dumps(bad_filter), names="nope", label="filter unknown field"),
+        _query("filter", json.dumps(FAR_FUTURE_FILTER), names="start_time", label="filter time past span times"),
         _query("min_duration", "slow", names="Min duration"),
         Bad("score comparison", 400, "score", params={"score": "x", "score_op": "eq", "score_value": "1"}),
     ]
@@ -266,6 +271,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("two selections", 400, "span_ids", json={"span_ids": [s], "trace_ids": [t]}),
             Bad("no selection", 400, "span_ids", json={}),
             Bad("filter unknown field", 400, "nope", json={"filter": bad_filter}),
+            Bad("filter time past span times", 400, "start_time", json={"filter": FAR_FUTURE_FILTER}),
             Bad("filter limit zero", 400, "limit", json={"filter": {"field": "trace_id", "op": "eq", "value": t}, "limit": 0}),
         ],
         ("POST", "/api/datasets/{dataset}/import"): [
@@ -314,6 +320,8 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("since missing", 400, "since", json={"until": "2020-01-02T00:00:00Z"}),
             Bad("since not a time", 400, "since", json={"since": "yesterday"}),
             Bad("until before since", 400, "until", json={"since": "2021-01-01T00:00:00Z", "until": "2020-01-01T00:00:00Z"}),
+            Bad("since before span times", 400, "since", json={"since": "0001-01-01"}),
+            Bad("until past span times", 400, "until", json={"since": "2020-01-01T00:00:00Z", "until": "5000-01-01"}),
             Bad("window_spans too small", 400, "window_spans", json={"since": "2020-01-01T00:00:00Z", "window_spans": 5}),
             Bad("rule with a bad filter", 400, "nope",
                 json={"since": "2020-01-01T00:00:00Z", "rule": {"dataset": "walk-backfilled", "when": bad_filter}}),
@@ -325,6 +333,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("trace id not hex", 400, "zz", json={"scorer": SCORER, "trace_ids": ["zz"]}),
             Bad("no selection", 400, "trace_ids", json={"scorer": SCORER}),
             Bad("filter unknown field", 400, "nope", json={"scorer": SCORER, "filter": bad_filter}),
+            Bad("filter time past span times", 400, "start_time", json={"scorer": SCORER, "filter": FAR_FUTURE_FILTER}),
             Bad("sample out of range", 400, "sample", json={"scorer": SCORER, "trace_ids": [t], "sample": 2}),
             Bad("target not an object", 400, "targets[0]", json={"scorer": SCORER, "targets": [t]}),
             Bad("target span id not hex", 400, "targets[0].span_id", json={"scorer": SCORER, "targets": [{"trace_id": t, "span_id": "x"}]}),

@@ -43,8 +43,8 @@ def _time_param(request: Request, name: str) -> Any:
     try:
         value: Any = float(raw) if raw.replace(".", "", 1).isdigit() else raw
         return parse_time(value)
-    except (ValueError, TypeError, OverflowError, FilterError):
-        raise bad_request(f"{name} must be an ISO-8601 time or epoch seconds, got {raw!r}") from None
+    except (ValueError, TypeError, OverflowError, FilterError) as exc:
+        raise bad_request(f"{name} must be an ISO-8601 time or epoch seconds, got {raw!r} ({exc})") from None
 
 
 def search_params(request: Request, score_scope: str = "span") -> SearchParams:
