@@ -31,6 +31,7 @@ UNKNOWN_SPAN = "b7ad6b7169203331"
 
 # Span times are TIMESTAMP_NS (1677-09-22 to 2262-04-11); a bound past them is refused.
 FAR_FUTURE_FILTER = {"field": "start_time", "op": "lt", "value": "5000-01-01"}
+DEEP_JSON = "[" * 3000  # deeper than Python's json module can recurse
 
 VALID = object()  # the route's own valid body (see valid_body)
 NO_BODY = object()
@@ -93,20 +94,26 @@ def _query(name: str, value: str, names: str | None = None, label: str = "") -> 
     return Bad(label or f"{name}={value[:20]!r}", 400, names or name, params={name: value})
 
 
-def _foreign_cursor() -> str:
-    """A well-formed cursor that no listing wrote (base64url JSON of an unknown key)."""
-    return base64.urlsafe_b64encode(json.dumps({"zz": [1, 2]}).encode()).decode().rstrip("=")
+def _cursor_of(state: Any) -> str:
+    """A well-formed cursor that no listing wrote: base64url of this JSON (or JSON text)."""
+    text = state if isinstance(state, str) else json.dumps(state)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 QUERY_CASES: dict[str, list[Bad]] = {
     "limit": [_query("limit", "0"), _query("limit", "abc"), _query("limit", "1001")],
-    "cursor": [_query("cursor", "%%%not-base64"), _query("cursor", _foreign_cursor(), label="cursor of another listing")],
+    "cursor": [
+        _query("cursor", "%%%not-base64"),
+        _query("cursor", _cursor_of({"zz": [1, 2]}), label="cursor of another listing"),
+        _query("cursor", _cursor_of(DEEP_JSON), label="cursor nested too deep"),
+    ],
     "filter": [
         _query("filter", "{not json", label="filter not JSON"),
         _query("filter", json.dumps({"field": "nope", "op": "eq", "value": 1}), names="nope", label="filter unknown field"),
         _query("filter", json.dumps({"field": "duration_ms", "op": "gt", "value": "slow"}), names="value",
                label="filter wrong value type"),
         _query("filter", json.dumps(FAR_FUTURE_FILTER), names="start_time", label="filter time past span times"),
+        _query("filter", DEEP_JSON, label="filter nested too deep"),
     ],
     "since": [_query("since", "yesterday"), _query("since", "0001-01-01")],
     "until": [_query("until", "2026-13-45"), _query("until", "5000-01-01")],
@@ -170,6 +177,7 @@ def json_body_cases(valid: dict[str, Any]) -> list[Bad]:
     return [
         Bad("malformed JSON", 400, "JSON", content=b'{"name": ', content_type="application/json"),
         Bad("empty body", 400, "empty", content=b"", content_type="application/json"),
+        Bad("JSON nested too deep", 400, "JSON", content=DEEP_JSON.encode(), content_type="application/json"),
         Bad("array instead of object", 400, "object", json=[valid]),
         Bad("unknown field", 400, "bogus_field", json={**valid, "bogus_field": 1}),
         Bad("oversized body", 413, "limit", code="too_large", declared_length=JSON_LIMIT + 1),
@@ -221,6 +229,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
         _query("limit", "0"), _query("cursor", "%%%"), _query("filter", "{", label="filter not JSON"),
         _query("filter", json.dumps(bad_filter), names="nope", label="filter unknown field"),
         _query("filter", json.dumps(FAR_FUTURE_FILTER), names="start_time", label="filter time past span times"),
+        _query("filter", DEEP_JSON, label="filter nested too deep"),
         _query("min_duration", "slow", names="Min duration"),
         Bad("score comparison", 400, "score", params={"score": "x", "score_op": "eq", "score_value": "1"}),
     ]

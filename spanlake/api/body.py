@@ -38,6 +38,8 @@ async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request("request body is not valid JSON: nested too deeply") from None
 
 
 async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:
