@@ -355,6 +355,17 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("unknown span", 404, UNKNOWN_SPAN, json={"name": "n", "trace_id": t, "span_id": UNKNOWN_SPAN, "value": 1}),
             Bad("metadata a list", 400, "metadata", json={"name": "n", "trace_id": t, "value": 1, "metadata": []}),
             Bad("source not manual", 400, "source", json={"name": "n", "trace_id": t, "value": 1, "source": "eval"}),
+            # JSON the store cannot hold: refused before anything is written.
+            Bad("NaN in metadata", 400, "NaN", content=b'{"name": "n", "trace_id": "%s", "value": 1, "metadata": {"x": NaN}}'
+                % t.encode(), content_type="application/json"),
+            Bad("number out of range", 400, "1e400", content=b'{"name": "n", "trace_id": "%s", "value": 1e400}' % t.encode(),
+                content_type="application/json"),
+            Bad("lone surrogate in metadata", 400, "metadata",
+                json={"name": "n", "trace_id": t, "value": 1, "metadata": {"x": "\ud800"}}),
+            Bad("lone surrogate in label", 400, "label", json={"name": "n", "trace_id": t, "value": 1, "label": "\ud800"}),
+            Bad("lone surrogate in name", 400, "name", json={"name": "n\ud800", "trace_id": t, "value": 1}),
+            Bad("integer past 64 bits in metadata", 400, "metadata",
+                json={"name": "n", "trace_id": t, "value": 1, "metadata": {"x": 2**70}}),
         ],
         # Pages: the same parsing as their /api twins, errors shown on the page.
         ("GET", "/"): traces_page,
