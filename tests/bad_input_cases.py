@@ -346,6 +346,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("sample out of range", 400, "sample", json={"scorer": SCORER, "trace_ids": [t], "sample": 2}),
             Bad("target not an object", 400, "targets[0]", json={"scorer": SCORER, "targets": [t]}),
             Bad("target span id not hex", 400, "targets[0].span_id", json={"scorer": SCORER, "targets": [{"trace_id": t, "span_id": "x"}]}),
+            Bad("target unknown field", 400, "spanId", json={"scorer": SCORER, "targets": [{"trace_id": t, "spanId": s}]}),
         ],
         ("POST", "/api/scores"): [
             Bad("name missing", 400, "name", json={"trace_id": t, "value": 1}),
