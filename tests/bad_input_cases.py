@@ -180,6 +180,7 @@ def json_body_cases(valid: dict[str, Any]) -> list[Bad]:
         Bad("JSON nested too deep", 400, "JSON", content=DEEP_JSON.encode(), content_type="application/json"),
         Bad("array instead of object", 400, "object", json=[valid]),
         Bad("unknown field", 400, "bogus_field", json={**valid, "bogus_field": 1}),
+        Bad("wrong content type", 415, "content-type", code="unsupported_media_type", content_type="text/csv"),
         Bad("oversized body", 413, "limit", code="too_large", declared_length=JSON_LIMIT + 1),
     ]
 

@@ -13,6 +13,21 @@ from spanlake.api.errors import ApiError, bad_request
 DEFAULT_JSON_LIMIT = 16 * 1024 * 1024
 
 
+# Besides JSON, a body may come declared as nothing, or as what `curl -d` declares when told
+# nothing (the README's examples): neither is a claim about the body's format.
+_NO_CLAIM = frozenset({"", "application/x-www-form-urlencoded"})
+
+
+def require_json_media(request: Request) -> None:
+    """A JSON route refuses a body declared as another format (a CSV meant for /import, say) with
+    415 naming it, rather than reading it as JSON anyway."""
+    declared = request.headers.get("content-type") or ""
+    media = declared.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or media in _NO_CLAIM:
+        return
+    raise ApiError(415, "unsupported_media_type", f"Content-Type {declared!r} is not JSON; send this body as application/json")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -44,6 +59,7 @@ def _finite(text: str) -> float:
 
 async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
     """The body as JSON, numbers finite: NaN, Infinity or 1e400 would be stored, then fail to render."""
+    require_json_media(request)
     body = await read_body(request, limit)
     if not body.strip():
         raise bad_request("request body is empty; expected JSON")

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
+from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body, require_json_media
 from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
@@ -15,6 +15,7 @@ from spanlake.datasets.errors import Invalid
 
 async def read_object(request: Request) -> dict[str, Any]:
     """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""
+    require_json_media(request)
     body = await read_body(request, DEFAULT_JSON_LIMIT)
     if not body.strip():
         raise Invalid("request body is empty; expected a JSON object")
