@@ -211,20 +211,28 @@ def valid_query(method: str, template: str) -> dict[str, str]:
     return {}
 
 
-def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
-    """What only one route can get wrong: its fields, and the parameters of pages."""
-    t, s, item, other = seeded.trace_id, seeded.span_id, seeded.item_id, seeded.other_item_id
-    valid_otlp = json.dumps({"resourceSpans": []}).encode()
-    otlp = [
-        Bad("malformed protobuf", 400, "", content=b"\x0a\xff\xff\xff\x0f", content_type="application/x-protobuf"),
+def _otlp_cases(resources: str, scopes: str, records: str, time_field: str) -> list[Bad]:
+    """OTLP/HTTP refusals of one signal (`resourceSpans`... or `resourceLogs`...)."""
+    valid = json.dumps({resources: []}).encode()
+    bad_time = json.dumps({resources: [{scopes: [{records: [{time_field: "soon"}]}]}]}).encode()
+    return [
+        Bad("malformed protobuf", 400, "protobuf", content=b"\x0a\xff\xff\xff\x0f", content_type="application/x-protobuf"),
         Bad("malformed OTLP/JSON", 400, "JSON", content=b'{"resourceSpans": [', content_type="application/json"),
         Bad("OTLP/JSON array", 400, "object", content=b"[]", content_type="application/json"),
-        Bad("unsupported content type", 415, "content-type", content=valid_otlp, content_type="text/plain"),
+        Bad("OTLP/JSON list of the wrong type", 400, resources, content=json.dumps({resources: {}}).encode(),
+            content_type="application/json"),
+        Bad("OTLP/JSON time not a number", 400, time_field, content=bad_time, content_type="application/json"),
+        Bad("unsupported content type", 415, "content-type", content=valid, content_type="text/plain"),
         Bad("not gzip", 400, "gzip", content=b"plain", content_type="application/json", headers={"content-encoding": "gzip"}),
-        Bad("unknown content encoding", 415, "br", content=valid_otlp, content_type="application/json",
+        Bad("unknown content encoding", 415, "br", content=valid, content_type="application/json",
             headers={"content-encoding": "br"}),
         Bad("oversized protobuf", 413, "limit", declared_length=OTLP_LIMIT + 1, content_type="application/x-protobuf"),
     ]
+
+
+def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
+    """What only one route can get wrong: its fields, and the parameters of pages."""
+    t, s, item, other = seeded.trace_id, seeded.span_id, seeded.item_id, seeded.other_item_id
     bad_filter = {"field": "nope", "op": "eq", "value": 1}
     traces_page = [
         _query("limit", "0"), _query("cursor", "%%%"), _query("filter", "{", label="filter not JSON"),
@@ -235,8 +243,8 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
         Bad("score comparison", 400, "score", params={"score": "x", "score_op": "eq", "score_value": "1"}),
     ]
     return {
-        ("POST", "/v1/traces"): otlp,
-        ("POST", "/v1/logs"): otlp,
+        ("POST", "/v1/traces"): _otlp_cases("resourceSpans", "scopeSpans", "spans", "startTimeUnixNano"),
+        ("POST", "/v1/logs"): _otlp_cases("resourceLogs", "scopeLogs", "logRecords", "timeUnixNano"),
         ("POST", "/api/datasets"): [
             Bad("name missing", 400, "name", json={"description": "no name"}),
             Bad("name not a string", 400, "name", json={"name": 5}),
