@@ -234,7 +234,12 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
     """What only one route can get wrong: its fields, and the parameters of pages."""
     t, s, item, other = seeded.trace_id, seeded.span_id, seeded.item_id, seeded.other_item_id
     bad_filter = {"field": "nope", "op": "eq", "value": 1}
+    # Cursors with their listing's keys but numbers no listing writes (DuckDB and datetime refuse them).
+    huge_t = _query("cursor", _cursor_of({"snap": "2026-01-01T00:00:00", "t": 10**30, "id": "a", "trace": "a", "span": "b"}),
+                    label="cursor time past 64 bits")
+    far_at = _query("cursor", _cursor_of({"at": 2**62, "k": [1, "x"], "s": "created_at:asc"}), label="cursor instant past year 9999")
     traces_page = [
+        huge_t,
         _query("limit", "0"), _query("cursor", "%%%"), _query("filter", "{", label="filter not JSON"),
         _query("filter", json.dumps(bad_filter), names="nope", label="filter unknown field"),
         _query("filter", json.dumps(FAR_FUTURE_FILTER), names="start_time", label="filter time past span times"),
@@ -245,6 +250,9 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
     return {
         ("POST", "/v1/traces"): _otlp_cases("resourceSpans", "scopeSpans", "spans", "startTimeUnixNano"),
         ("POST", "/v1/logs"): _otlp_cases("resourceLogs", "scopeLogs", "logRecords", "timeUnixNano"),
+        ("GET", "/api/traces"): [huge_t],
+        ("GET", "/api/spans"): [huge_t],
+        ("GET", "/api/datasets/{dataset}/items"): [far_at],
         ("POST", "/api/datasets"): [
             Bad("name missing", 400, "name", json={"description": "no name"}),
             Bad("name not a string", 400, "name", json={"name": 5}),
@@ -384,7 +392,7 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
         ("GET", "/datasets"): [_query("cursor", "%%%"), _query("q", "x" * 201)],
         ("GET", "/datasets/{name}"): [
             _query("sort", "bogus", names="sort"), _query("order", "sideways"), _query("as_of", "never"),
-            _query("limit", "0"), _query("cursor", "%%%"),
+            _query("limit", "0"), _query("cursor", "%%%"), far_at,
         ],
         ("GET", "/datasets/{dataset}/runs"): [_query("limit", "abc"), _query("cursor", "%%%")],
         ("GET", "/datasets/{dataset}/runs/compare"): [

@@ -66,7 +66,10 @@ def _snapshot(params: SearchParams) -> dt.datetime:
 
 def _cursor_ints(cursor: dict[str, Any], *names: str) -> list[Any]:
     try:
-        return [int(cursor["t"])] + [str(cursor[n]) for n in names]
+        t_ns = int(cursor["t"])
+        if not -(2**63) <= t_ns < 2**63:  # epoch ns of a stored span fit in 64 bits; DuckDB binds no more
+            raise ValueError(t_ns)
+        return [t_ns] + [str(cursor[n]) for n in names]
     except (KeyError, TypeError, ValueError):
         raise ValueError("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
 
