@@ -230,6 +230,11 @@ def _otlp_cases(resources: str, scopes: str, records: str, time_field: str) -> l
     ]
 
 
+def _backfill(**rule: Any) -> dict[str, Any]:
+    """A backfill body carrying a rule definition (a `when` that matches nothing unless given)."""
+    return {"since": "2020-01-01T00:00:00Z", "rule": {"when": {"field": "name", "op": "eq", "value": "x"}, **rule}}
+
+
 def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
     """What only one route can get wrong: its fields, and the parameters of pages."""
     t, s, item, other = seeded.trace_id, seeded.span_id, seeded.item_id, seeded.other_item_id
@@ -237,7 +242,8 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
     # Cursors with their listing's keys but numbers no listing writes (DuckDB and datetime refuse them).
     huge_t = _query("cursor", _cursor_of({"snap": "2026-01-01T00:00:00", "t": 10**30, "id": "a", "trace": "a", "span": "b"}),
                     label="cursor time past 64 bits")
-    far_at = _query("cursor", _cursor_of({"at": 2**62, "k": [1, "x"], "s": "created_at:asc"}), label="cursor instant past year 9999")
+    far_at = _query("cursor", _cursor_of({"at": 2**62, "k": [1, "x"], "s": "created_at:asc"}),
+                    label="cursor instant past year 9999")
     traces_page = [
         huge_t,
         _query("limit", "0"), _query("cursor", "%%%"), _query("filter", "{", label="filter not JSON"),
@@ -349,12 +355,17 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("since before span times", 400, "since", json={"since": "0001-01-01"}),
             Bad("until past span times", 400, "until", json={"since": "2020-01-01T00:00:00Z", "until": "5000-01-01"}),
             Bad("window_spans too small", 400, "window_spans", json={"since": "2020-01-01T00:00:00Z", "window_spans": 5}),
-            Bad("rule with a bad filter", 400, "nope",
-                json={"since": "2020-01-01T00:00:00Z", "rule": {"dataset": "walk-backfilled", "when": bad_filter}}),
+            Bad("rule with a bad filter", 400, "nope", json=_backfill(dataset="walk-backfilled", when=bad_filter)),
             Bad("rule not an object", 400, "rule", json={"since": "2020-01-01T00:00:00Z", "rule": ["x"]}),
+            Bad("rule scoring with an unknown scorer", 400, "no-such-scorer", json=_backfill(score=["no-such-scorer"])),
+            Bad("rule scope unknown", 400, "scope", json=_backfill(dataset="d", scope="galaxy")),
+            Bad("rule sample out of range", 400, "sample", json=_backfill(dataset="d", sample=5)),
+            Bad("rule with neither dataset nor score", 400, "dataset", json=_backfill()),
+            Bad("rule with an unknown key", 400, "datset", json=_backfill(datset="d")),
         ],
         ("POST", "/api/scores/batch"): [
-            Bad("unknown scorer", 404, "no-such-scorer", code="unknown_scorer", json={"scorer": "no-such-scorer", "trace_ids": [t]}),
+            Bad("unknown scorer", 404, "no-such-scorer", code="unknown_scorer",
+                json={"scorer": "no-such-scorer", "trace_ids": [t]}),
             Bad("scorer missing", 400, "scorer", json={"trace_ids": [t]}),
             Bad("trace id not hex", 400, "zz", json={"scorer": SCORER, "trace_ids": ["zz"]}),
             Bad("no selection", 400, "trace_ids", json={"scorer": SCORER}),
@@ -362,7 +373,8 @@ def route_cases(seeded: Seeded) -> dict[tuple[str, str], list[Bad]]:
             Bad("filter time past span times", 400, "start_time", json={"scorer": SCORER, "filter": FAR_FUTURE_FILTER}),
             Bad("sample out of range", 400, "sample", json={"scorer": SCORER, "trace_ids": [t], "sample": 2}),
             Bad("target not an object", 400, "targets[0]", json={"scorer": SCORER, "targets": [t]}),
-            Bad("target span id not hex", 400, "targets[0].span_id", json={"scorer": SCORER, "targets": [{"trace_id": t, "span_id": "x"}]}),
+            Bad("target span id not hex", 400, "targets[0].span_id",
+                json={"scorer": SCORER, "targets": [{"trace_id": t, "span_id": "x"}]}),
             Bad("target unknown field", 400, "spanId", json={"scorer": SCORER, "targets": [{"trace_id": t, "spanId": s}]}),
         ],
         ("POST", "/api/scores"): [

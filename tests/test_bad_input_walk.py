@@ -90,10 +90,12 @@ def _ok(resp: httpx.Response, status: int) -> Any:
 
 def _seed(http: httpx.Client) -> Seeded:
     trace_id, spans = llm_trace(3)
-    _ok(http.post("/v1/traces", content=request(spans).SerializeToString(), headers={"content-type": "application/x-protobuf"}), 200)
+    body = request(spans).SerializeToString()
+    _ok(http.post("/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}), 200)
     for name in (DATASET, OTHER_DATASET):
         _ok(http.post("/api/datasets", json={"name": name}), 201)
-    items = _ok(http.post(f"/api/datasets/{DATASET}/items", json={"items": [{"input": "q1", "expected_output": "a1"}, {"input": "q2"}]}), 201)["items"]
+    new_items = {"items": [{"input": "q1", "expected_output": "a1"}, {"input": "q2"}]}
+    items = _ok(http.post(f"/api/datasets/{DATASET}/items", json=new_items), 201)["items"]
     runs = f"/api/datasets/{DATASET}/runs"
     for name in ("base", "head"):
         _ok(http.post(runs, json={"mode": "client", "name": name}), 202)
