@@ -11,8 +11,8 @@ from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body, require_json_media
 from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
-from spanlake.datasets.queries import from_us
 from spanlake.datasets.errors import Invalid
+from spanlake.datasets.queries import from_us
 
 async def read_object(request: Request) -> dict[str, Any]:
     """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""
