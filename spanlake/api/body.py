@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +11,21 @@ from starlette.requests import Request
 from spanlake.api.errors import ApiError, bad_request
 
 DEFAULT_JSON_LIMIT = 16 * 1024 * 1024
+
+
+# Besides JSON, a body may come declared as nothing, or as what `curl -d` declares when told
+# nothing (the README's examples): neither is a claim about the body's format.
+_NO_CLAIM = frozenset({"", "application/x-www-form-urlencoded"})
+
+
+def require_json_media(request: Request) -> None:
+    """A JSON route refuses a body declared as another format (a CSV meant for /import, say) with
+    415 naming it, rather than reading it as JSON anyway."""
+    declared = request.headers.get("content-type") or ""
+    media = declared.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or media in _NO_CLAIM:
+        return
+    raise ApiError(415, "unsupported_media_type", f"Content-Type {declared!r} is not JSON; send this body as application/json")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -30,14 +46,29 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
 async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
+    """The body as JSON, numbers finite: NaN, Infinity or 1e400 would be stored, then fail to render."""
+    require_json_media(request)
     body = await read_body(request, limit)
     if not body.strip():
         raise bad_request("request body is empty; expected JSON")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request("request body is not valid JSON: nested too deeply") from None
 
 
 async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:

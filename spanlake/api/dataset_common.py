@@ -7,15 +7,17 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
+from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body, require_json_media
 from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
+from spanlake.datasets.queries import from_us
 
 async def read_object(request: Request) -> dict[str, Any]:
     """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""
+    require_json_media(request)
     body = await read_body(request, DEFAULT_JSON_LIMIT)
     if not body.strip():
         raise Invalid("request body is empty; expected a JSON object")
@@ -77,3 +79,13 @@ def integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62:
         raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
     return value
+
+
+def instant_us(value: Any) -> int:
+    """A cursor's read instant (epoch µs), one a datetime can hold: any other was not written by us."""
+    us = integer(value)
+    try:
+        from_us(us)
+    except OverflowError:
+        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
+    return us

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spanlake.api import ids
-from spanlake.api.dataset_common import as_of, cursor, integer, query_text, read_object, ref, store, typed_key
+from spanlake.api.dataset_common import as_of, cursor, instant_us, query_text, read_object, ref, store, typed_key
 from spanlake.api.pagination import encode_cursor, parse_limit
 from spanlake.datasets import queries, service, validate
 from spanlake.datasets.errors import Invalid
@@ -81,7 +81,7 @@ def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
         after=typed_key(state["k"], _KEY_TYPES[sort]) if state else None,
         limit=parse_limit(q.get("limit")),
     )
-    return query, (integer(state["at"]) if state else None), signature
+    return query, (instant_us(state["at"]) if state else None), signature
 
 
 async def list_items(request: Request) -> Response:

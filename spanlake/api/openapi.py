@@ -229,6 +229,16 @@ def build_document(extra_fragments: list[dict[str, Any]], extra_schemas: list[di
                     "content": {"application/json": {"schema": ERROR}},
                 }
                 operations[method] = {**operation, "responses": {**responses, "403": denied}}
+    # Every JSON body may be refused for being declared as another format (api/body.py).
+    for operations in paths.values():
+        for method, operation in list(operations.items()):
+            content = operation.get("requestBody", {}).get("content", {})
+            if list(content) == ["application/json"] and "415" not in operation.get("responses", {}):
+                refused = {
+                    "description": "The body is declared as another format than JSON (error code unsupported_media_type)",
+                    "content": {"application/json": {"schema": ERROR}},
+                }
+                operations[method] = {**operation, "responses": {**operation.get("responses", {}), "415": refused}}
     schemas = dict(SCHEMAS)
     for extra in extra_schemas:
         schemas.update(extra)

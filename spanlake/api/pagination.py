@@ -27,7 +27,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         state = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         raise bad_request("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
     if not isinstance(state, dict):
         raise bad_request("cursor is not valid; pass back the next_cursor of a previous page unchanged")

@@ -84,8 +84,8 @@ def _time(body: dict[str, Any], key: str, default: Any = None) -> Any:
         return default
     try:
         return parse_time(body[key])
-    except (ValueError, TypeError, OverflowError, FilterError):
-        raise bad_request(f"{key} must be an ISO-8601 time or epoch seconds, got {body[key]!r}") from None
+    except (ValueError, TypeError, OverflowError, FilterError) as exc:
+        raise bad_request(f"{key} must be an ISO-8601 time or epoch seconds, got {body[key]!r} ({exc})") from None
 
 
 async def backfill(request: Request) -> StreamingResponse:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import math
 import uuid
 from functools import partial
@@ -258,10 +257,12 @@ def _manual_score(body: dict[str, Any]) -> dict[str, Any]:
     source = body.get("source", "api")
     if source not in MANUAL_SOURCES:
         raise bad_request(f"source must be one of {', '.join(MANUAL_SOURCES)}, got {source!r}")
-    for key, limit in (("label", 1000), ("scorer", 200), ("explanation", 10_000), ("data_type", 20)):
+    for key, limit in (("name", 200), ("label", 1000), ("scorer", 200), ("explanation", 10_000), ("data_type", 20)):
         value = body.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             raise bad_request(f"{key} must be a string of at most {limit} characters")
+        if value is not None:  # JSON lets a string hold a lone surrogate, which the store cannot
+            validate.text(value, key, max_len=limit, control_ok=True)
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise bad_request("metadata must be an object")
@@ -296,7 +297,7 @@ def _manual_score(body: dict[str, Any]) -> dict[str, Any]:
         "source": source,
         "scorer": body.get("scorer"),
         "explanation": body.get("explanation"),
-        "metadata": None if metadata is None else json.dumps(metadata),
+        "metadata": None if metadata is None else validate.json_text(metadata, "metadata"),
         "created_at": utc_now(),
     }
 

@@ -45,6 +45,11 @@ _LEAF_KEYS = frozenset({"field", "op", "value"})
 _NODE_KEYS = ("and", "or", "not")
 _HEX = frozenset("0123456789abcdef")
 _EPOCH = datetime(1970, 1, 1)
+# Spans keep their times at nanosecond precision (TIMESTAMP_NS), which spans 1677-09-21 to
+# 2262-04-11. DuckDB cannot compare a bound outside that with them (a conversion error, so a
+# 500), and no span lies out there, so such a time is refused as the bad input it is.
+TIME_MIN = datetime(1677, 9, 22)
+TIME_MAX = datetime(2262, 4, 11)
 
 _KIND_HELP: dict[FieldKind, str] = {
     "text": "a text field",
@@ -286,6 +291,8 @@ def parse_time(v: Any) -> datetime:
         raise TypeError(f"got {_describe(v)}")
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    if not TIME_MIN <= dt <= TIME_MAX:
+        raise ValueError(f"{dt.isoformat()} is outside the times spans can have ({TIME_MIN.date()} to {TIME_MAX.date()})")
     return dt
 
 

@@ -40,7 +40,10 @@ def _after(cursor: dict[str, Any] | None, *names: str) -> tuple[Any, ...] | None
     if not cursor:
         return None
     try:
-        return (int(cursor["t"]), *(str(cursor[n]) for n in names))
+        t_ns = int(cursor["t"])
+        if not -(2**63) <= t_ns < 2**63:  # epoch ns of a stored span fit in 64 bits; DuckDB binds no more
+            raise ValueError(t_ns)
+        return (t_ns, *(str(cursor[n]) for n in names))
     except (KeyError, TypeError, ValueError):
         raise ValueError("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
 

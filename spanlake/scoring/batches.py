@@ -101,6 +101,9 @@ def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchReques
         for i, t in enumerate(targets):
             if not isinstance(t, dict) or "trace_id" not in t:
                 raise BatchRequestError(f"targets[{i}] must be an object with trace_id and span_id")
+            extra = sorted(set(t) - {"trace_id", "span_id"})
+            if extra:  # a misspelt span_id would otherwise score the whole trace
+                raise BatchRequestError(f"targets[{i}].{extra[0]}: unknown field; expected trace_id and span_id")
             span = t.get("span_id")
             parsed.append(
                 (_id(t["trace_id"], _TRACE_ID, f"targets[{i}].trace_id"),

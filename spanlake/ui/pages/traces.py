@@ -61,6 +61,8 @@ class TraceQuery:
                 leaves.append(json.loads(self.get("filter")))
             except ValueError as exc:
                 raise ApiError(400, "bad_request", f"filter is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise ApiError(400, "bad_request", "filter is not valid JSON: nested too deeply") from None
         if not leaves:
             return None
         return leaves[0] if len(leaves) == 1 else {"and": leaves}
