@@ -325,3 +325,13 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(walk, method, template
     if any("server error" in f or "connection broke" in f for f in failures):
         failures.append("server log (end):\n" + walk.server.output()[-4000:])
     assert not failures, f"{len(failures)} of {len(cases)} cases failed:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"])
+def test_a_json_body_declared_as_nothing_or_plain_text_is_read(walk, content_type):
+    """What curl -d and a browser's fetch() send by default is no claim about the format."""
+    name = f"declared-{(content_type or 'none').split(';')[0].replace('/', '-')}"
+    headers = {"content-type": content_type} if content_type else {}
+    resp = walk.request("POST", "/api/datasets", content=json.dumps({"name": name}).encode(), headers=headers)
+    assert resp.status_code == 201, resp.text
+    assert walk.http.get(f"/api/datasets/{name}").json()["name"] == name

@@ -13,9 +13,10 @@ from spanlake.api.errors import ApiError, bad_request
 DEFAULT_JSON_LIMIT = 16 * 1024 * 1024
 
 
-# Besides JSON, a body may come declared as nothing, or as what `curl -d` declares when told
-# nothing (the README's examples): neither is a claim about the body's format.
-_NO_CLAIM = frozenset({"", "application/x-www-form-urlencoded"})
+# Besides JSON, a body may come declared as nothing, as what `curl -d` declares when told
+# nothing (the README's examples), or as text/plain, what a browser's fetch() declares for a
+# string body: none of them is a claim about the body's format.
+_NO_CLAIM = frozenset({"", "application/x-www-form-urlencoded", "text/plain"})
 
 
 def require_json_media(request: Request) -> None:
