@@ -14,7 +14,6 @@ and `output` columns, when no attribute filled them, are then taken from its cha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -24,8 +23,6 @@ import pyarrow.compute as pc
 
 from spanlake.llm.from_span import chat_json
 from spanlake.store import log_events
-from spanlake.store.recent_keys import RecentSpanKeys
-from spanlake.store.writer import AppendResult, CommitStage, append_spans
 
 Key = tuple[str, str]
 
@@ -81,26 +78,6 @@ def attach_late(cur: duckdb.DuckDBPyConnection, fresh: pa.Table) -> None:
         updates.append((*new, trace_id, span_id, start_ns))
     log_events.update_span_events(cur, updates)
     log_events.mark_attached(cur, pa.table({"trace_id": [r[0] for r in stored], "span_id": [r[1] for r in stored]}))
-
-
-def load(
-    cur: duckdb.DuckDBPyConnection,
-    span_tables: list[pa.Table],
-    event_tables: list[pa.Table],
-    stages: Sequence[CommitStage],
-    recent: RecentSpanKeys | None,
-) -> AppendResult:
-    """One slice of the ingest log: its events, then its spans with every event waiting for
-    them, then its events whose spans were stored before."""
-    fresh = load_events(cur, event_tables) if event_tables else None
-    result = AppendResult(0, 0)
-    if span_tables:
-        # One pending-events lookup for the whole slice, not one per request table in it.
-        spans = pa.concat_tables(span_tables) if len(span_tables) != 1 else span_tables[0]
-        result = append_spans(cur, [with_pending_events(cur, spans)], stages, recent)
-    if fresh is not None:
-        attach_late(cur, fresh)
-    return result
 
 
 def merged(

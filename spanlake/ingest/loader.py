@@ -29,7 +29,7 @@ from spanlake.metrics import Metrics
 from spanlake.store import Store
 from spanlake.store.log_positions import prune_log_positions, read_log_position, record_log_position
 from spanlake.store.recent_keys import RecentSpanKeys
-from spanlake.store.writer import AppendResult, CommitStage
+from spanlake.store.writer import AppendResult, CommitStage, append_spans
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,15 @@ def _load_slice(
     for record in records:
         table = decode_batch(record.payload)
         (events if kind_of(table) == GENAI_EVENTS else spans).append(table)
-    result = attach_events.load(cur, spans, events, stages, recent)
+    # Events first, so spans of this slice find theirs pending; then events whose spans were
+    # stored before (attach_events.py says why either may come first).
+    fresh = attach_events.load_events(cur, events) if events else None
+    result = AppendResult(0, 0)
+    if spans:
+        batch = pa.concat_tables(spans) if len(spans) != 1 else spans[0]
+        result = append_spans(cur, [attach_events.with_pending_events(cur, batch)], stages, recent)
+    if fresh is not None:
+        attach_events.attach_late(cur, fresh)
     record_log_position(cur, log_id, records[-1].end)
     return result
 
