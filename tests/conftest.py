@@ -72,4 +72,5 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory):
     """A server with the UI seed traces (tests/ui_seed.py); `ui_server.seeded` names them by role."""
     with ServerProcess(tmp_path_factory.mktemp("ui")) as server:
         server.seeded = seed(server.http_url)
+        server.wait_loaded()  # the trace list pages wait only briefly for the loader
         yield server

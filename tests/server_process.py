@@ -46,6 +46,15 @@ class ServerProcess:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def wait_loaded(self, timeout: float = 60.0) -> None:
+        """Until the loader has stored every acknowledged span: fixtures that seed data and then
+        list it (lists wait only briefly for the loader, by design) call this once."""
+        deadline = time.monotonic() + timeout
+        while httpx.get(f"{self.http_url}/readyz", timeout=10).json()["loader"]["behind_spans"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the loader did not catch up in {timeout}s:\n{self.output()}")
+            time.sleep(0.05)
+
     def output(self) -> str:
         return Path(self.log_path).read_text(errors="replace")
 

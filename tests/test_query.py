@@ -33,6 +33,7 @@ def seeded(tmp_path_factory):
             headers={"content-type": "application/x-protobuf"},
         ).raise_for_status()
         traces.append({"trace_id": trace_id, "i": i, "model": model, "service": service})
+    server.wait_loaded()
     yield server, traces, now
     server.stop()
 
