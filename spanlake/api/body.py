@@ -8,6 +8,8 @@ from typing import Any
 from starlette.requests import Request
 
 from spanlake.api.errors import ApiError, bad_request
+from spanlake.datasets.validate import parse_json
+from spanlake.datasets.errors import Invalid
 
 DEFAULT_JSON_LIMIT = 16 * 1024 * 1024
 
@@ -30,8 +32,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
-    body = await read_body(request, limit)
+def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise bad_request("request body is empty; expected JSON")
     try:
@@ -40,8 +41,22 @@ async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
 
 
-async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:
-    value = await read_json(request, limit)
+def decode_object(body: bytes, *, strict: bool) -> dict[str, Any]:
+    """A JSON object. Strict parsing (no NaN, valid unicode) for values the store keeps as JSON."""
+    if strict:
+        if not body.strip():
+            raise Invalid("request body is empty; expected a JSON object")
+        value = parse_json(body)
+    else:
+        value = decode_json(body)
     if not isinstance(value, dict):
         raise bad_request(f"request body must be a JSON object, got {type(value).__name__}")
     return value
+
+
+async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
+    return decode_json(await read_body(request, limit))
+
+
+async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:
+    return decode_object(await read_body(request, limit), strict=False)

@@ -1,27 +1,15 @@
-"""Helpers shared by the dataset route modules: bodies, query parameters, cursors."""
+"""Helpers shared by the dataset route modules: the store, the `{dataset}` path value, cursors."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
 
-from spanlake.api.body import DEFAULT_JSON_LIMIT, read_body
 from spanlake.api.errors import bad_request
 from spanlake.api.pagination import decode_cursor
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
-
-async def read_object(request: Request) -> dict[str, Any]:
-    """A JSON object body, parsed strictly (no NaN, valid unicode) so every value is storable."""
-    body = await read_body(request, DEFAULT_JSON_LIMIT)
-    if not body.strip():
-        raise Invalid("request body is empty; expected a JSON object")
-    value = validate.parse_json(body)
-    if not isinstance(value, dict):
-        raise Invalid(f"request body must be a JSON object, got {type(value).__name__}")
-    return value
 
 
 def store(request: Request) -> Any:
@@ -34,23 +22,9 @@ def ref(request: Request) -> str:
     return validate.text(value, "dataset", max_len=validate.MAX_NAME)
 
 
-def query_text(request: Request, name: str, max_len: int = 1000) -> str | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    return validate.text(raw, name, max_len=max_len)
-
-
-def as_of(request: Request) -> dt.datetime | None:
-    raw = request.query_params.get("as_of")
-    if raw is None or raw == "":
-        return None
-    return validate.instant(raw)
-
-
-def cursor(request: Request, *keys: str) -> dict[str, Any] | None:
+def cursor(raw: str | None, *keys: str) -> dict[str, Any] | None:
     """The decoded cursor, checked to hold `keys` (a cursor from another listing is refused)."""
-    state = decode_cursor(request.query_params.get("cursor"))
+    state = decode_cursor(raw)
     if state is not None and any(k not in state for k in keys):
         raise bad_request("cursor does not belong to this listing; pass back its next_cursor unchanged")
     return state

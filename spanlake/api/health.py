@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from spanlake.api.contract import Operation, Reply, json_reply
+from spanlake.api.shapes.common import Returned
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -34,3 +40,22 @@ async def readyz(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class Health(Returned):
+    status: str
+
+
+class Readiness(Returned):
+    status: str
+    loader: dict[str, Any] | None = Field(None, description="how far the loader is behind the ingest log")
+
+
+_TAGS = ("operations",)
+OPERATIONS = [
+    Operation("GET", "/healthz", healthz, "Liveness", _TAGS, (json_reply(200, "Alive", Health),)),
+    Operation("GET", "/readyz", readyz, "Readiness", _TAGS,
+              (json_reply(200, "Ready", Readiness), json_reply(503, "Starting or stopping", Readiness))),
+    Operation("GET", "/metrics", metrics, "Prometheus metrics", _TAGS,
+              (Reply(200, "Prometheus text format", {"text/plain": str}),)),
+]
