@@ -12,11 +12,11 @@ from starlette.routing import BaseRoute
 from spanlake.api import contract, datasets, health, rules, runs, scores, traces, whoami
 from spanlake.api.auth_middleware import RequireApiKey
 from spanlake.api.contract import Operation, Reply, json_reply
-from spanlake.api.errors import ApiError, handle_api_error, handle_domain_error, handle_http_exception, handle_unexpected
-from spanlake.datasets.errors import DatasetError
+from spanlake.api.errors import handle_client_error, handle_http_exception, handle_unexpected
 from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
+from spanlake.errors import ClientError
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
 from spanlake.ingest.signals import LOGS, TRACES, Signal
 from spanlake.ui import routes as ui_routes
@@ -87,8 +87,7 @@ def build_app(services: "Services") -> Starlette:
             Middleware(ReadYourWrites),
         ],
         exception_handlers={
-            ApiError: handle_api_error,
-            DatasetError: handle_domain_error,
+            ClientError: handle_client_error,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

@@ -52,11 +52,3 @@ def decode_object(body: bytes, *, strict: bool) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request(f"request body must be a JSON object, got {type(value).__name__}")
     return value
-
-
-async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
-    return decode_json(await read_body(request, limit))
-
-
-async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:
-    return decode_object(await read_body(request, limit), strict=False)

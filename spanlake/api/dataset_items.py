@@ -7,8 +7,8 @@ from starlette.responses import JSONResponse, Response
 
 from spanlake.api import ids
 from spanlake.api.contract import Operation, Reply, json_reply
-from spanlake.api.dataset_common import cursor, integer, ref, store, typed_key
-from spanlake.api.pagination import encode_cursor
+from spanlake.api.dataset_common import ref, store
+from spanlake.api.pagination import cursor_integer, cursor_key, decode_cursor, encode_cursor
 from spanlake.api.shapes.common import Listing
 from spanlake.api.shapes.datasets import (
     AsOfQuery, BulkItems, BulkResult, CreatedItems, DatasetItem, ItemListQuery, ItemPatch, NewItems,
@@ -61,7 +61,7 @@ def item_query(q: ItemListQuery) -> tuple[ItemQuery, int | None, str]:
     sort, score_name = _sort(q.sort or "created_at")
     descending = q.order == "desc"
     signature = f"{q.sort or 'created_at'}:{q.order}"
-    state = cursor(q.cursor, "at", "k", "s")
+    state = decode_cursor(q.cursor, "at", "k", "s")
     if state is not None and state["s"] != signature:
         raise Invalid("cursor belongs to another sort order; start again without a cursor")
     query = ItemQuery(
@@ -75,10 +75,10 @@ def item_query(q: ItemListQuery) -> tuple[ItemQuery, int | None, str]:
         sort=sort,
         score_name=score_name,
         descending=descending,
-        after=typed_key(state["k"], _KEY_TYPES[sort]) if state else None,
+        after=cursor_key(state["k"], _KEY_TYPES[sort]) if state else None,
         limit=q.limit,
     )
-    return query, (integer(state["at"]) if state else None), signature
+    return query, (cursor_integer(state["at"]) if state else None), signature
 
 
 async def list_items(request: Request, *, query: ItemListQuery) -> Response:

@@ -10,8 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from spanlake.api import dataset_items, dataset_transfer, ids
 from spanlake.api.contract import Operation, Reply, json_reply
-from spanlake.api.dataset_common import cursor, integer, ref, store
-from spanlake.api.pagination import encode_cursor
+from spanlake.api.dataset_common import ref, store
+from spanlake.api.pagination import cursor_integer, decode_cursor, encode_cursor
 from spanlake.api.shapes.common import Listing, Paging
 from spanlake.api.shapes.datasets import Dataset, DatasetListQuery, DatasetMembership, DatasetPatch, DatasetVersion, NewDataset
 from spanlake.datasets import queries, service
@@ -20,7 +20,7 @@ from spanlake.datasets.views import dataset_json, membership_json, version_json
 
 
 async def list_datasets(request: Request, *, query: DatasetListQuery) -> Response:
-    state = cursor(query.cursor, "after")
+    state = decode_cursor(query.cursor, "after")
     after = state["after"] if state else None
     if after is not None and not isinstance(after, str):
         raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
@@ -57,8 +57,8 @@ async def delete_dataset(request: Request) -> Response:
 
 
 async def list_versions(request: Request, *, query: Paging) -> Response:
-    state = cursor(query.cursor, "before")
-    before = integer(state["before"]) if state else None
+    state = decode_cursor(query.cursor, "before")
+    before = cursor_integer(state["before"]) if state else None
     rows, next_before = await store(request).read(queries.versions_page, ref(request), before, query.limit)
     return JSONResponse(
         {
@@ -71,7 +71,7 @@ async def list_versions(request: Request, *, query: Paging) -> Response:
 async def span_datasets(request: Request, *, query: Paging) -> Response:
     trace_id = ids.trace_id(request.path_params["trace_id"])
     span_id = ids.span_id(request.path_params["span_id"])
-    state = cursor(query.cursor, "n", "i")
+    state = decode_cursor(query.cursor, "n", "i")
     after = (str(state["n"]), str(state["i"])) if state else None
     rows, key = await store(request).read(queries.span_datasets, trace_id, span_id, after, query.limit)
     next_cursor = encode_cursor({"n": key[0], "i": key[1]}) if key else None

@@ -7,7 +7,6 @@ and nudge it. `{run_id}` is a run id or its name (unique within the dataset).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from spanlake.api.contract import Operation, Reply, json_reply
-from spanlake.api.dataset_common import cursor, integer, ref, store
+from spanlake.api.dataset_common import ref, store
 from spanlake.api.errors import ApiError, running_component
-from spanlake.api.pagination import encode_cursor
+from spanlake.api.pagination import created_before, cursor_integer, decode_cursor, encode_cursor
 from spanlake.api.shapes.common import Listing
 from spanlake.api.shapes.runs import CompareQuery, ResultsQuery, ResultsStored, Run, RunComparison, RunListQuery, RunResult
 from spanlake.datasets import validate
@@ -82,25 +81,14 @@ async def create_run(request: Request, *, body: run_validate.NewRun) -> Response
     return JSONResponse(run, status_code=202, headers={"Location": run["url"]})
 
 
-def runs_before(raw_cursor: str | None) -> tuple[dt.datetime, str] | None:
-    """The (created_at, id) a page of runs continues after, from its cursor."""
-    state = cursor(raw_cursor, "t", "id")
-    if state is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(state["t"])), str(state["id"])
-    except ValueError:
-        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
-
-
 def runs_cursor(key: tuple[str, str] | None) -> str | None:
     return encode_cursor({"t": key[0], "id": key[1]}) if key else None
 
 
 def results_after(raw_cursor: str | None) -> int:
     """The seq a page of results continues after (-1: from the start)."""
-    state = cursor(raw_cursor, "seq")
-    return integer(state["seq"]) if state else -1
+    state = decode_cursor(raw_cursor, "seq")
+    return cursor_integer(state["seq"]) if state else -1
 
 
 def results_cursor(next_seq: int | None) -> str | None:
@@ -108,8 +96,8 @@ def results_cursor(next_seq: int | None) -> str | None:
 
 
 def compare_offset(raw_cursor: str | None) -> int:
-    state = cursor(raw_cursor, "o")
-    offset = integer(state["o"]) if state else 0
+    state = decode_cursor(raw_cursor, "o")
+    offset = cursor_integer(state["o"]) if state else 0
     if offset < 0:
         raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
     return offset
@@ -120,7 +108,7 @@ def compare_cursor(next_offset: int | None) -> str | None:
 
 
 async def list_runs(request: Request, *, query: RunListQuery) -> Response:
-    before = runs_before(query.cursor)
+    before = created_before(query.cursor)
     items, key = await store(request).read(run_queries.list_runs, ref(request), before, query.limit, query.summary)
     return JSONResponse({"items": items, "next_cursor": runs_cursor(key)})
 

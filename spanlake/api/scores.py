@@ -7,7 +7,6 @@ batches; these handlers validate, hand over, and read back through spanlake/stor
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import uuid
 from functools import partial
@@ -18,8 +17,8 @@ from starlette.responses import JSONResponse
 
 from spanlake.api import ids
 from spanlake.api.contract import Operation, json_reply
-from spanlake.api.errors import bad_request, not_found, running_component
-from spanlake.api.pagination import decode_cursor, encode_cursor
+from spanlake.api.errors import not_found, running_component
+from spanlake.api.pagination import created_before, encode_cursor
 from spanlake.api.shapes.common import Listing, Paging
 from spanlake.api.shapes.scores import (
     BatchListQuery, Score, ScoreBatch, ScoreBatchAccepted, ScoreFilters, ScoreInput, ScoreListQuery,
@@ -43,18 +42,6 @@ def _store(request: Request) -> Any:
     return request.app.state.services.store
 
 
-def _keyset(raw_cursor: str | None) -> tuple[dt.datetime, str] | None:
-    """The (created_at, id) a page continues after, from the opaque cursor."""
-    state = decode_cursor(raw_cursor)
-    if state is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(str(state["t"]).replace("Z", "+00:00")).replace(tzinfo=None)
-        return when, str(state["id"])
-    except (KeyError, ValueError):
-        raise bad_request("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
-
-
 def _next_cursor(items: list[dict[str, Any]], limit: int, time_key: str, id_key: str) -> str | None:
     if len(items) < limit:
         return None
@@ -76,7 +63,7 @@ def _score_query(q: ScoreFilters, **fixed: Any) -> score_store.ScoreQuery:
 
 async def _score_page(request: Request, page: Paging, query: score_store.ScoreQuery, **extra: Any) -> JSONResponse:
     limit = page.limit
-    before = _keyset(page.cursor)
+    before = created_before(page.cursor)
     items = await _store(request).read(partial(score_store.list_scores, query=query, limit=limit, before=before))
     return JSONResponse({**extra, "items": items, "next_cursor": _next_cursor(items, limit, "created_at", "id")})
 
@@ -99,7 +86,7 @@ async def scorer_results(request: Request, *, query: ScorerResultsQuery) -> JSON
     if stats["count"] == 0 and registry.get(name) is None:
         raise not_found(f"scorer {name!r} is not available and has no scores")
     limit = page.limit
-    before = _keyset(page.cursor)
+    before = created_before(page.cursor)
     items = await store.read(partial(score_store.list_scores, query=query, limit=limit, before=before))
     for item in items:
         item["trace_url"] = f"/api/traces/{item['trace_id']}" if item["trace_id"] else None  # run scores may have none
@@ -176,7 +163,7 @@ async def list_batches(request: Request, *, query: BatchListQuery) -> JSONRespon
     limit = query.limit
     by_scorer = {"scorer": query.scorer} if query.scorer else None
     found = await _store(request).read(
-        partial(jobs.list_jobs, kind=KIND, limit=limit, status=query.status, before=_keyset(query.cursor),
+        partial(jobs.list_jobs, kind=KIND, limit=limit, status=query.status, before=created_before(query.cursor),
                 param_equals=by_scorer)
     )
     items = [batch_json(j) for j in found]

@@ -35,7 +35,7 @@ class BatchRequestError(DatasetError):
     """The request cannot be accepted; `status` says which 4xx fits (the API's handler renders it)."""
 
     def __init__(self, message: str, *, status: int = 400, code: str = "bad_request", **extra: Any):
-        super().__init__(message, **extra)
+        super().__init__(message, **extra)  # status and code vary per refusal
         self.status = status
         self.code = code
 

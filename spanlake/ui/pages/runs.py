@@ -16,6 +16,7 @@ from starlette.responses import Response
 from spanlake.api.dataset_common import ref
 from spanlake.api.errors import ApiError
 from spanlake.api.contract import parse_query
+from spanlake.api.pagination import created_before
 from spanlake.api.shapes.common import Paging
 from spanlake.api.shapes.runs import ResultsQuery
 from spanlake.api.runs import (
@@ -24,7 +25,6 @@ from spanlake.api.runs import (
     results_after,
     results_cursor,
     run_ref,
-    runs_before,
     runs_cursor,
 )
 from spanlake.datasets import validate
@@ -60,7 +60,7 @@ async def runs_page(request: Request) -> Response:
     try:
         name = ref(request)
         page = parse_query(Paging, request.query_params)
-        runs, key = await _read(request, run_queries.list_runs, name, runs_before(page.cursor), page.limit, True)
+        runs, key = await _read(request, run_queries.list_runs, name, created_before(page.cursor), page.limit, True)
         choices = runs
         if key is not None or request.query_params.get("cursor"):
             choices, _ = await _read(request, run_queries.list_runs, name, None, COMPARE_CHOICES, False)
