@@ -21,7 +21,7 @@ from spanlake.api.errors import not_found, running_component
 from spanlake.api.pagination import created_before, encode_cursor
 from spanlake.api.shapes.common import Listing, Paging
 from spanlake.api.shapes.scores import (
-    BatchListQuery, Score, ScoreBatch, ScoreBatchAccepted, ScoreFilters, ScoreInput, ScoreListQuery,
+    BatchListQuery, Score, ScoreBatch, ScoreBatchAccepted, ScoreFields, ScoreInput, ScoreListQuery,
     Scorer, ScorerResults, ScorerResultsQuery, ScoreSummaries, SpanScores, SummaryQuery, TargetScoresQuery, TraceScores,
 )
 from spanlake.clock import iso_from_datetime
@@ -48,7 +48,7 @@ def _next_cursor(items: list[dict[str, Any]], limit: int, time_key: str, id_key:
     return encode_cursor({"t": items[-1][time_key], "id": items[-1][id_key]})
 
 
-def _score_query(q: ScoreFilters, **fixed: Any) -> score_store.ScoreQuery:
+def _score_query(q: ScoreFields, **fixed: Any) -> score_store.ScoreQuery:
     values: dict[str, Any] = {key: getattr(q, key) for key in ("name", "scorer", "batch_id", "source") if getattr(q, key, None)}
     for key, check in (("trace_id", ids.trace_id), ("span_id", ids.span_id)):
         if getattr(q, key, None):
@@ -80,7 +80,7 @@ async def scorer_results(request: Request, *, query: ScorerResultsQuery) -> JSON
     registry = _component(request).registry
     page = query
     threshold = query.pass_threshold
-    query = _score_query(ScoreFilters(**query.model_dump(include=set(ScoreFilters.model_fields))), scorer=name)
+    query = _score_query(page, scorer=name)
     store = _store(request)
     stats = await store.read(partial(score_store.score_stats, query=query, pass_threshold=threshold))
     if stats["count"] == 0 and registry.get(name) is None:

@@ -140,6 +140,11 @@ def optional_json(value: Any, path: str) -> Any:
     return value
 
 
+def checked_text(max_len: int, *, control_ok: bool = False) -> Any:
+    """A field check: `text`'s rules (length, encodable, no control characters) when a value is given."""
+    return check(lambda v, p: v if v is None else text(v, p, max_len=max_len, control_ok=control_ok))
+
+
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, description="unique; no '/'"), check(dataset_name)]
 Description = Annotated[str | None, Field(max_length=MAX_DESCRIPTION), check(description)]
 Metadata = Annotated[dict[str, Any] | None, check(metadata)]
@@ -149,7 +154,8 @@ AnyJson = Annotated[Any, check(optional_json)]
 RequiredJson = Annotated[Any, Field(description="any JSON value but null"), check(present_json)]
 
 
-def _hex(length: int) -> Any:
+def hex_field(length: int) -> Any:
+    """An optional id of `length` hex characters (not all zero), stored lowercase."""
     return Annotated[str | None, Field(pattern=f"^[0-9a-fA-F]{{{length}}}$"),
                      check(lambda v, p: None if v is None else hex_id(v, p, length))]
 
@@ -165,8 +171,8 @@ class ItemIn(BaseModel):
     metadata: Metadata = None
     topic: Topic = None
     tags: Tags = None
-    source_trace_id: _hex(32) = None  # type: ignore[valid-type]
-    source_span_id: _hex(16) = None  # type: ignore[valid-type]
+    source_trace_id: hex_field(32) = None  # type: ignore[valid-type]
+    source_span_id: hex_field(16) = None  # type: ignore[valid-type]
 
     @model_validator(mode="before")
     @classmethod

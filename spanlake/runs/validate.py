@@ -85,10 +85,6 @@ def _headers(value: Any, path: str) -> dict[str, str]:
     return value
 
 
-def _texts(max_len: int) -> Any:
-    return check(lambda v, p: v if v is None else validate.text(v, p, max_len=max_len))
-
-
 class Target(BaseModel):
     """The HTTP target spanlake POSTs each item to."""
 
@@ -109,7 +105,7 @@ class NewRun(BaseModel):
         None, description="unique in the dataset (default: generated)")
     mode: Literal["server", "client"] | None = Field(None, description="default: server with a target, client without")
     target: Target | None = Field(None, description="null for a client-side run")
-    scorers: list[Annotated[str, Field(max_length=200), _texts(200)]] | None = Field(None, max_length=MAX_SCORERS)
+    scorers: list[Annotated[str, Field(max_length=200), validate.checked_text(200)]] | None = Field(None, max_length=MAX_SCORERS)
     thresholds: dict[str, StrictFloat] | None = Field(None, description="per scorer: the value a result needs to pass")
     concurrency: StrictInt = Field(DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
     metadata: validate.Metadata = None
@@ -153,10 +149,10 @@ class PostedScore(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200),
                     check(lambda v, p: _nonblank(validate.text(v, p, max_len=200), p))]
     value: StrictBool | StrictFloat | None = None
-    label: Annotated[str | None, Field(max_length=1000), _texts(1000)] = None
+    label: Annotated[str | None, Field(max_length=1000), validate.checked_text(1000)] = None
     data_type: Literal["numeric", "boolean", "categorical"] | None = None
     explanation: Annotated[str | None, Field(max_length=MAX_EXPLANATION),
-                           check(lambda v, p: v if v is None else validate.text(v, p, max_len=MAX_EXPLANATION, control_ok=True))] = None
+                           validate.checked_text(MAX_EXPLANATION, control_ok=True)] = None
     metadata: validate.Metadata = None
 
     @model_validator(mode="after")
@@ -184,16 +180,14 @@ def _nonblank(value: str, path: str) -> str:
 class PostedResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item_id: Annotated[str, Field(max_length=100), _texts(100)]
+    item_id: Annotated[str, Field(max_length=100), validate.checked_text(100)]
     output: validate.AnyJson = None
-    trace_id: Annotated[str | None, Field(pattern="^[0-9a-fA-F]{32}$"),
-                        check(lambda v, p: None if v is None else validate.hex_id(v, p, 32))] = None
-    span_id: Annotated[str | None, Field(pattern="^[0-9a-fA-F]{16}$"),
-                       check(lambda v, p: None if v is None else validate.hex_id(v, p, 16))] = None
+    trace_id: validate.hex_field(32) = None  # type: ignore[valid-type]
+    span_id: validate.hex_field(16) = None  # type: ignore[valid-type]
     latency_ms: StrictFloat | None = Field(None, ge=0)
     tokens: Annotated[StrictInt | dict[str, StrictInt] | None, check(_tokens)] = Field(
         None, description="a total, or {input, output, total}")
-    error: Annotated[str | None, check(lambda v, p: v if v is None else validate.text(v, p, max_len=100_000, control_ok=True))] = Field(
+    error: Annotated[str | None, validate.checked_text(100_000, control_ok=True)] = Field(
         None, description="the item failed with this message")
     scores: list[PostedScore] | None = Field(
         None, max_length=MAX_POSTED_SCORES, description="the client's own scores of this result; linked to the "

@@ -10,20 +10,16 @@ from spanlake.api.shapes.common import Body, Instant, Paging, Query, Returned, S
 from spanlake.api.contract import KeepBlank, Prefixed
 from spanlake.datasets import validate
 from spanlake.datasets.export import FORMATS
-from spanlake.validation import check, refuse
+from spanlake.validation import refuse
 
 MAX_ITEMS_PER_CALL = 10_000
-
-
-def _text(max_len: int) -> Any:
-    return check(lambda v, p: v if v is None else validate.text(v, p, max_len=max_len))
 
 
 # Queries ---------------------------------------------------------------------------------------
 
 
 class DatasetListQuery(Paging):
-    search: Annotated[str | None, _text(validate.MAX_NAME)] = Field(None, description="Case-insensitive substring of the name")
+    search: Annotated[str | None, validate.checked_text(validate.MAX_NAME)] = Field(None, description="Case-insensitive substring of the name")
 
 
 class AsOfQuery(Query):
@@ -31,13 +27,13 @@ class AsOfQuery(Query):
 
 
 class ItemListQuery(Paging, AsOfQuery):
-    topic: Annotated[str | None, KeepBlank(), _text(validate.MAX_TOPIC)] = Field(
+    topic: Annotated[str | None, KeepBlank(), validate.checked_text(validate.MAX_TOPIC)] = Field(
         None, description="Only this topic (empty: items without one)")
-    tag: list[Annotated[str, _text(validate.MAX_TAG)]] = Field(
+    tag: list[Annotated[str, validate.checked_text(validate.MAX_TAG)]] = Field(
         default_factory=list, description="Only items with this tag (repeat for all of several)")
     source_trace_id: TraceId | None = Field(None, description="Only items captured from this trace")
     source_span_id: SpanId | None = Field(None, description="Only items captured from this span")
-    search: Annotated[str | None, _text(1000)] = Field(
+    search: Annotated[str | None, validate.checked_text(1000)] = Field(
         None, description="Only items whose input, expected output or metadata (as JSON text) contain this, any case")
     metadata: Annotated[dict[str, list[str]], Prefixed()] = Field(
         default_factory=dict, alias="metadata.<key>",

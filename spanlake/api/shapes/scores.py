@@ -9,30 +9,35 @@ from pydantic import Field, StrictBool, StrictFloat, model_validator
 from spanlake.api.shapes.common import Body, Instant, Listing, Paging, Query, Returned, SpanId, TraceId
 from spanlake.datasets import validate
 from spanlake.scoring.base import ScoreResult, ScoringError
-from spanlake.validation import check, refuse
+from spanlake.validation import refuse
 
 SOURCES = ("eval", "api", "annotation", "rule")
 DATA_TYPES = ("numeric", "boolean", "categorical")
 _Number = Annotated[float | None, Field(allow_inf_nan=False)]
+ItemId = Annotated[str | None, Field(max_length=100), validate.checked_text(100)]
 
 
 # Queries ---------------------------------------------------------------------------------------
 
 
-class ScoreFilters(Query):
+class ScoreFields(Query):
+    """Filters every score listing takes (a scorer's results name the scorer in the path)."""
+
     name: str | None = Field(None, description="Score name")
-    scorer: str | None = Field(None, description="Scorer that produced it")
     source: Literal[SOURCES] | None = Field(None, description="eval, api, annotation or rule")  # type: ignore[valid-type]
     batch_id: str | None = Field(None, description="Batch that produced it")
     min_value: _Number = Field(None, description="Scores with value >= this")
     max_value: _Number = Field(None, description="Scores with value <= this")
 
 
+class ScoreFilters(ScoreFields):
+    scorer: str | None = Field(None, description="Scorer that produced it")
+
+
 class ScoreListQuery(Paging, ScoreFilters):
     trace_id: TraceId | None = None
     span_id: SpanId | None = None
-    item_id: Annotated[str | None, check(lambda v, p: v if v is None else validate.text(v, p, max_len=100))] = Field(
-        None, description="Scores of this dataset item")
+    item_id: ItemId = Field(None, description="Scores of this dataset item")
 
 
 class TargetScoresQuery(Paging, ScoreFilters):
@@ -43,12 +48,8 @@ class _Threshold(Query):
     pass_threshold: _Number = Field(None, description="value counted as a pass (default: true for boolean scores)")
 
 
-class ScorerResultsQuery(Paging, _Threshold):
-    name: str | None = Field(None, description="Score name")
-    source: Literal[SOURCES] | None = Field(None, description="eval, api, annotation or rule")  # type: ignore[valid-type]
-    batch_id: str | None = Field(None, description="Batch that produced it")
-    min_value: _Number = Field(None, description="Scores with value >= this")
-    max_value: _Number = Field(None, description="Scores with value <= this")
+class ScorerResultsQuery(Paging, ScoreFields, _Threshold):
+    """A scorer's results (the scorer is named by the path)."""
 
 
 class SummaryQuery(ScoreFilters, _Threshold):
@@ -68,8 +69,7 @@ class ScoreInput(Body):
     """A manual or external score; trace_id, item_id or both are required."""
 
     trace_id: TraceId | None = None
-    item_id: Annotated[str | None, Field(max_length=100),
-                       check(lambda v, p: v if v is None else validate.text(v, p, max_len=100))] = Field(
+    item_id: ItemId = Field(
         None, description="a dataset item (current version) this score evaluates; with no trace_id, the score has none")
     span_id: SpanId | None = Field(None, description="the scored span; default: the trace's root span")
     name: str = Field(min_length=1, max_length=200)
