@@ -82,9 +82,10 @@ def describe(exc: ValidationError, model: type[BaseModel] | None = None, prefix:
     kind = error["type"]
     if kind == _OURS:
         message = error["ctx"]["message"]
-        if loc and isinstance(loc[-1], str) and message.startswith(str(loc[-1])):
-            parent = path[: len(path) - len(str(loc[-1]))]
-            return parent + message
+        # A check names its field ("tags[1] must not be empty"): put the full path in its place.
+        name = next((part for part in reversed(loc) if isinstance(part, str)), None)
+        if name is not None and message.startswith(name):
+            return path + message[len(name):]
         return f"{path}: {message}" if path else message
     if kind == "missing":
         return f"{path} is required"

@@ -77,7 +77,8 @@ class Operation:
 
     def endpoint(self, services: "Services") -> Handler:
         handler = self.bind(services) if self.bind is not None else self.handler
-        assert handler is not None, f"{self.method} {self.path} has no handler"
+        if handler is None:
+            raise ValueError(f"{self.method} {self.path} declares neither a handler nor bind")
         if self.query is None and self.body is None:
             return handler
         query_model, body_model, strict = self.query, self.body, self.strict_json

@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 from spanlake.api.shapes.common import Body, Instant, Paging, Query, Returned, SpanId, TraceId
 from spanlake.api.contract import KeepBlank, Prefixed
 from spanlake.datasets import validate
-from spanlake.datasets.export import FORMATS
-from spanlake.validation import refuse
+from spanlake.datasets.export import FORMATS, parse_format
+from spanlake.validation import check, refuse
 
 MAX_ITEMS_PER_CALL = 10_000
 
@@ -46,8 +46,8 @@ class ItemListQuery(Paging, AsOfQuery):
 
 
 class ExportQuery(AsOfQuery):
-    format: Literal[tuple(FORMATS)] = Field(  # type: ignore[valid-type]
-        "jsonl", description="jsonl (default), csv, openai (chat fine-tuning) or parquet")
+    format: Annotated[Literal[tuple(FORMATS)], check(lambda v, p: parse_format(v))] = Field(  # type: ignore[valid-type]
+        "jsonl", description="jsonl (default), csv, openai (chat fine-tuning) or parquet; any case")
     report: bool = Field(False, description="with format=openai: answer JSON, how many items make examples and "
                          "why each skipped one does not, instead of the file")
 
