@@ -16,6 +16,7 @@ from spanlake.api.errors import handle_client_error, handle_http_exception, hand
 from spanlake.api.openapi import build_document, openapi_endpoint
 from spanlake.api.query_guard import RefuseUnknownQueryParameters
 from spanlake.api.read_barrier import ReadYourWrites
+from spanlake.api.shapes.common import ErrorBody
 from spanlake.errors import ClientError
 from spanlake.ingest.otlp_http import OtlpHttpEndpoint
 from spanlake.ingest.signals import LOGS, TRACES, Signal
@@ -26,13 +27,19 @@ if TYPE_CHECKING:
     from spanlake.server import Services
 
 
+_OTLP_REFUSALS = {400: "Invalid export", 401: "Missing or invalid API key", 403: "The key lacks the ingest scope",
+                  413: "Body too large", 415: "Unsupported media type", 503: "Busy; retry after Retry-After"}
+
+
 def _otlp(signal: Signal, summary: str, rejected: str) -> Operation:
-    """One OTLP/HTTP export route; traces and logs differ only in what they carry."""
+    """One OTLP/HTTP export route; traces and logs differ only in what they carry. Refusals come
+    in the request's encoding: a google.rpc.Status for protobuf, our error shape for JSON."""
     return Operation(
         "POST", signal.http_path, None, summary, ("otlp",),
         (Reply(200, f"Stored (partialSuccess lists {rejected})",
-               {"application/json": dict[str, Any], "application/x-protobuf": bytes}),),
-        errors=(415, 503),
+               {"application/json": dict[str, Any], "application/x-protobuf": bytes}),
+         *(Reply(status, text, {"application/json": ErrorBody, "application/x-protobuf": bytes})
+           for status, text in _OTLP_REFUSALS.items())),
         raw_body={"application/x-protobuf": bytes, "application/json": dict[str, Any]},
         bind=lambda services: OtlpHttpEndpoint(services.receiver, services.metrics, signal).handle,
     )
