@@ -63,6 +63,11 @@ def cursor_key(value: Any, types: tuple[type, ...]) -> list[Any]:
     return value
 
 
+def created_cursor(created_at: Any, row_id: str) -> str:
+    """The cursor of a newest-first page whose last row is (created_at, row_id); see created_before."""
+    return encode_cursor({"t": created_at, "id": row_id})
+
+
 def created_before(cursor: str | None) -> tuple[dt.datetime, str] | None:
     """The (created_at, id) a newest-first page continues after: cursors `{"t", "id"}`."""
     state = decode_cursor(cursor, "t", "id")

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from spanlake.api.contract import Operation, Reply, json_reply
 from spanlake.api.dataset_common import ref, store
 from spanlake.api.errors import ApiError, running_component
-from spanlake.api.pagination import created_before, cursor_integer, decode_cursor, encode_cursor
+from spanlake.api.pagination import created_before, created_cursor, cursor_integer, decode_cursor, encode_cursor
 from spanlake.api.shapes.common import Listing
 from spanlake.api.shapes.runs import CompareQuery, ResultsQuery, ResultsStored, Run, RunComparison, RunListQuery, RunResult
 from spanlake.datasets import validate
@@ -82,7 +82,7 @@ async def create_run(request: Request, *, body: run_validate.NewRun) -> Response
 
 
 def runs_cursor(key: tuple[str, str] | None) -> str | None:
-    return encode_cursor({"t": key[0], "id": key[1]}) if key else None
+    return created_cursor(*key) if key else None
 
 
 def results_after(raw_cursor: str | None) -> int:

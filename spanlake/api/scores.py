@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from spanlake.api import ids
 from spanlake.api.contract import Operation, json_reply
 from spanlake.api.errors import not_found, running_component
-from spanlake.api.pagination import created_before, encode_cursor
+from spanlake.api.pagination import created_before, created_cursor
 from spanlake.api.shapes.common import Listing, Paging
 from spanlake.api.shapes.scores import (
     BatchListQuery, Score, ScoreBatch, ScoreBatchAccepted, ScoreFields, ScoreInput, ScoreListQuery,
@@ -45,7 +45,7 @@ def _store(request: Request) -> Any:
 def _next_cursor(items: list[dict[str, Any]], limit: int, time_key: str, id_key: str) -> str | None:
     if len(items) < limit:
         return None
-    return encode_cursor({"t": items[-1][time_key], "id": items[-1][id_key]})
+    return created_cursor(items[-1][time_key], items[-1][id_key])
 
 
 def _score_query(q: ScoreFields, **fixed: Any) -> score_store.ScoreQuery:
@@ -61,11 +61,10 @@ def _score_query(q: ScoreFields, **fixed: Any) -> score_store.ScoreQuery:
     return score_store.ScoreQuery(**values)
 
 
-async def _score_page(request: Request, page: Paging, query: score_store.ScoreQuery, **extra: Any) -> JSONResponse:
-    limit = page.limit
+async def _score_page(request: Request, page: Paging, scores: score_store.ScoreQuery, **extra: Any) -> JSONResponse:
     before = created_before(page.cursor)
-    items = await _store(request).read(partial(score_store.list_scores, query=query, limit=limit, before=before))
-    return JSONResponse({**extra, "items": items, "next_cursor": _next_cursor(items, limit, "created_at", "id")})
+    items = await _store(request).read(partial(score_store.list_scores, query=scores, limit=page.limit, before=before))
+    return JSONResponse({**extra, "items": items, "next_cursor": _next_cursor(items, page.limit, "created_at", "id")})
 
 
 # Scorers ------------------------------------------------------------------------------------
@@ -78,20 +77,18 @@ async def list_scorers(request: Request) -> JSONResponse:
 async def scorer_results(request: Request, *, query: ScorerResultsQuery) -> JSONResponse:
     name = request.path_params["name"]
     registry = _component(request).registry
-    page = query
-    threshold = query.pass_threshold
-    query = _score_query(page, scorer=name)
+    scores = _score_query(query, scorer=name)
     store = _store(request)
-    stats = await store.read(partial(score_store.score_stats, query=query, pass_threshold=threshold))
+    stats = await store.read(partial(score_store.score_stats, query=scores, pass_threshold=query.pass_threshold))
     if stats["count"] == 0 and registry.get(name) is None:
         raise not_found(f"scorer {name!r} is not available and has no scores")
-    limit = page.limit
-    before = created_before(page.cursor)
-    items = await store.read(partial(score_store.list_scores, query=query, limit=limit, before=before))
+    before = created_before(query.cursor)
+    items = await store.read(partial(score_store.list_scores, query=scores, limit=query.limit, before=before))
     for item in items:
         item["trace_url"] = f"/api/traces/{item['trace_id']}" if item["trace_id"] else None  # run scores may have none
     return JSONResponse(
-        {"scorer": name, "stats": stats, "items": items, "next_cursor": _next_cursor(items, limit, "created_at", "id")}
+        {"scorer": name, "stats": stats, "items": items,
+         "next_cursor": _next_cursor(items, query.limit, "created_at", "id")}
     )
 
 
