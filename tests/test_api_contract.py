@@ -14,7 +14,7 @@ def test_every_route_is_in_openapi(shared_server):
     from starlette.routing import Route
 
     from spanlake.api.app import routes
-    from spanlake.server import Services
+    from spanlake.services import Services
     from spanlake.ui.routes import routes as page_routes
 
     doc = httpx.get(f"{shared_server.http_url}/openapi.json").json()

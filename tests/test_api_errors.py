@@ -46,3 +46,30 @@ def test_documented_parameters_pass_the_guard(shared_server):
     assert resp.status_code == 200
     resp = httpx.get(f"{shared_server.http_url}/api/datasets/none/items", params={"metadata.k": "v"}, timeout=30)
     assert resp.status_code == 404  # past the guard: the dataset does not exist
+
+
+def test_every_json_body_refuses_an_unknown_field_by_name(shared_server):
+    """Each operation whose body is a JSON object answers 400 naming a field it does not know,
+    with the fields it does, before it looks anything up (the body models forbid extras)."""
+    doc = httpx.get(f"{shared_server.http_url}/openapi.json").json()
+    fill = {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331"}
+    checked = 0
+    for template, ops in doc["paths"].items():
+        path = template
+        for name in [part[1:-1] for part in template.split("/") if part.startswith("{")]:
+            path = path.replace("{" + name + "}", fill.get(name, "x"))
+        for method, op in ops.items():
+            schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            ref = schema.get("$ref", "")
+            body_schema = doc["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+            if body_schema.get("type") != "object" or body_schema.get("additionalProperties") is not False:
+                continue
+            resp = httpx.request(method.upper(), f"{shared_server.http_url}{path}", json={"colour": "red"}, timeout=30)
+            assert resp.status_code == 400, (method, template, resp.status_code, resp.text)
+            error = resp.json()["error"]
+            assert error["code"] == "bad_request"
+            assert error["message"].startswith("colour: unknown field; expected "), error["message"]
+            expected = error["message"].split("expected ", 1)[1].split(", ")
+            assert expected == list(body_schema["properties"]), (template, expected)
+            checked += 1
+    assert checked >= 11

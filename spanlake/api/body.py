@@ -9,6 +9,8 @@ from typing import Any
 from starlette.requests import Request
 
 from spanlake.api.errors import ApiError, bad_request
+from spanlake.datasets.validate import parse_json
+from spanlake.datasets.errors import Invalid
 
 DEFAULT_JSON_LIMIT = 16 * 1024 * 1024
 
@@ -58,10 +60,8 @@ def _finite(text: str) -> float:
     return value
 
 
-async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
+def decode_json(body: bytes) -> Any:
     """The body as JSON, numbers finite: NaN, Infinity or 1e400 would be stored, then fail to render."""
-    require_json_media(request)
-    body = await read_body(request, limit)
     if not body.strip():
         raise bad_request("request body is empty; expected JSON")
     try:
@@ -72,8 +72,14 @@ async def read_json(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> Any:
         raise bad_request("request body is not valid JSON: nested too deeply") from None
 
 
-async def read_json_object(request: Request, limit: int = DEFAULT_JSON_LIMIT) -> dict[str, Any]:
-    value = await read_json(request, limit)
+def decode_object(body: bytes, *, strict: bool) -> dict[str, Any]:
+    """A JSON object. Strict parsing (no NaN, valid unicode) for values the store keeps as JSON."""
+    if strict:
+        if not body.strip():
+            raise Invalid("request body is empty; expected a JSON object")
+        value = parse_json(body)
+    else:
+        value = decode_json(body)
     if not isinstance(value, dict):
         raise bad_request(f"request body must be a JSON object, got {type(value).__name__}")
     return value

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from spanlake.api import ids
-from spanlake.api.dataset_common import as_of, cursor, instant_us, query_text, read_object, ref, store, typed_key
-from spanlake.api.pagination import encode_cursor, parse_limit
+from spanlake.api.contract import Operation, Reply, json_reply
+from spanlake.api.dataset_common import ref, store
+from spanlake.api.pagination import cursor_instant_us, cursor_key, decode_cursor, encode_cursor
+from spanlake.api.shapes.common import Listing
+from spanlake.api.shapes.datasets import (
+    AsOfQuery, BulkItems, BulkResult, CreatedItems, DatasetItem, ItemListQuery, ItemPatch, NewItems,
+)
 from spanlake.datasets import queries, service, validate
 from spanlake.datasets.errors import Invalid
 from spanlake.datasets.views import item_json
 from spanlake.store.dataset_items import ItemChanges, ItemQuery
 
-MAX_ITEMS_PER_CALL = 10_000
-_PATCH_FIELDS = ("input", "expected_output", "metadata", "topic", "tags")
 _KEY_TYPES = {
     "created_at": (int, str),
     "topic": (bool, str, int, str),
@@ -30,112 +30,93 @@ def _item_id(request: Request) -> str:
     return validate.text(request.path_params["item_id"], "item_id", max_len=100)
 
 
-def _sort(request: Request) -> tuple[str, str | None, bool]:
-    raw = request.query_params.get("sort") or "created_at"
-    order = request.query_params.get("order") or "asc"
-    if order not in ("asc", "desc"):
-        raise Invalid(f"order must be asc or desc, got {order!r}")
+def _as_of(raw: str | None):
+    return None if not raw else validate.instant(raw)
+
+
+def _sort(raw: str) -> tuple[str, str | None]:
     if raw == "timestamp":  # the UI's name for created_at
         raw = "created_at"
     if raw in ("created_at", "topic", "evaluation"):
-        return raw, None, order == "desc"
+        return raw, None
     if raw.startswith("score:") and len(raw) > len("score:"):
-        return "score", validate.text(raw[len("score:"):], "sort", max_len=200), order == "desc"
+        return "score", validate.text(raw[len("score:"):], "sort", max_len=200)
     raise Invalid(f"sort must be timestamp (or created_at), topic, evaluation or score:<name>, got {raw!r}")
 
 
-def _metadata_filters(request: Request) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _metadata_filters(family: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """`metadata.<key>=value` parameters (api/query_guard.py refuses unknown ones on /api)."""
     out = []
-    for name in dict.fromkeys(k for k in request.query_params if k.startswith("metadata.")):
-        key = validate.text(name[len("metadata."):], name, max_len=1000)
+    for key, values in family.items():
+        name = f"metadata.{key}"
+        validate.text(key, name, max_len=1000)
         if not key:
             raise Invalid("metadata. needs a key: metadata.<key>=<value>")
-        values = tuple(validate.text(v, name, max_len=10_000) for v in request.query_params.getlist(name))
-        out.append((key, values))
+        out.append((key, tuple(validate.text(v, name, max_len=10_000) for v in values)))
     return tuple(out)
 
 
-def item_query(request: Request) -> tuple[ItemQuery, int | None, str]:
-    """The listing's query parameters (sort, order, filters, as_of, cursor, limit); the dataset page parses its URL with this too."""
-    q = request.query_params
-    metadata = _metadata_filters(request)
-    sort, score_name, descending = _sort(request)
-    signature = f"{q.get('sort') or 'created_at'}:{'desc' if descending else 'asc'}"
-    state = cursor(request, "at", "k", "s")
+def item_query(q: ItemListQuery) -> tuple[ItemQuery, int | None, str]:
+    """The listing's parameters as a store query; the dataset page reads its URL with this too."""
+    sort, score_name = _sort(q.sort or "created_at")
+    descending = q.order == "desc"
+    signature = f"{q.sort or 'created_at'}:{q.order}"
+    state = decode_cursor(q.cursor, "at", "k", "s")
     if state is not None and state["s"] != signature:
         raise Invalid("cursor belongs to another sort order; start again without a cursor")
-    trace = q.get("source_trace_id")
-    span = q.get("source_span_id")
     query = ItemQuery(
-        as_of=as_of(request),
-        topic=query_text(request, "topic", validate.MAX_TOPIC),
-        tags=tuple(validate.text(t, "tag", max_len=validate.MAX_TAG) for t in q.getlist("tag")),
-        source_trace_id=ids.trace_id(trace, "source_trace_id") if trace else None,
-        source_span_id=ids.span_id(span, "source_span_id") if span else None,
-        search=query_text(request, "search", 1000) or None,
-        metadata=metadata,
+        as_of=_as_of(q.as_of),
+        topic=q.topic,
+        tags=tuple(q.tag),
+        source_trace_id=ids.trace_id(q.source_trace_id, "source_trace_id") if q.source_trace_id else None,
+        source_span_id=ids.span_id(q.source_span_id, "source_span_id") if q.source_span_id else None,
+        search=q.search or None,
+        metadata=_metadata_filters(q.metadata),
         sort=sort,
         score_name=score_name,
         descending=descending,
-        after=typed_key(state["k"], _KEY_TYPES[sort]) if state else None,
-        limit=parse_limit(q.get("limit")),
+        after=cursor_key(state["k"], _KEY_TYPES[sort]) if state else None,
+        limit=q.limit,
     )
-    return query, (instant_us(state["at"]) if state else None), signature
+    return query, (cursor_instant_us(state["at"]) if state else None), signature
 
 
-async def list_items(request: Request) -> Response:
-    query, at_us, signature = item_query(request)
-    _, rows, at_us, more = await store(request).read(queries.items_page, ref(request), query, at_us)
+async def list_items(request: Request, *, query: ItemListQuery) -> Response:
+    item_q, at_us, signature = item_query(query)
+    _, rows, at_us, more = await store(request).read(queries.items_page, ref(request), item_q, at_us)
     next_cursor = encode_cursor({"at": at_us, "k": rows[-1]["_key"], "s": signature}) if more and rows else None
     return JSONResponse({"items": [item_json(r) for r in rows], "next_cursor": next_cursor})
 
 
-async def add_items(request: Request) -> Response:
-    body = await read_object(request)
-    items = body.get("items")
-    if set(body) - {"items"}:
-        raise Invalid(f"{sorted(set(body) - {'items'})[0]} is not a field here; send {{\"items\": [...]}}")
-    if not isinstance(items, list) or not items:
-        raise Invalid('items must be a non-empty list: {"items": [{"input": ...}, ...]}')
-    if len(items) > MAX_ITEMS_PER_CALL:
-        raise Invalid(f"items holds {len(items)} items; the limit is {MAX_ITEMS_PER_CALL} (use import for more)")
-    new = [validate.item(obj, f"items[{n}]") for n, obj in enumerate(items)]
+async def add_items(request: Request, *, body: NewItems) -> Response:
+    new = [item.new_item() for item in body.items]
     rows = await store(request).write(service.add_items, ref(request), new)
     return JSONResponse({"items": [item_json(r) for r in rows]}, status_code=201)
 
 
-async def get_item(request: Request) -> Response:
-    row = await store(request).read(service.get_item, ref(request), _item_id(request), as_of(request))
+async def get_item(request: Request, *, query: AsOfQuery) -> Response:
+    row = await store(request).read(service.get_item, ref(request), _item_id(request), _as_of(query.as_of))
     return JSONResponse(item_json(row))
 
 
-def _changes(body: dict[str, Any]) -> ItemChanges:
-    unknown = sorted(set(body) - set(_PATCH_FIELDS))
-    if unknown:
-        raise Invalid(f"{unknown[0]} cannot be changed; an item's {', '.join(_PATCH_FIELDS)} can")
-    if not body:
-        raise Invalid(f"nothing to change; send any of {', '.join(_PATCH_FIELDS)}")
-    values: dict[str, Any] = {}
-    if "input" in body:
-        if body["input"] is None:
-            raise Invalid("input cannot be null")
-        values["input"] = validate.json_text(body["input"], "input")
-    if "expected_output" in body:
-        value = body["expected_output"]
-        values["expected_output"] = None if value is None else validate.json_text(value, "expected_output")
-    if "metadata" in body:
-        values["metadata"] = validate.json_text(validate.metadata(body["metadata"]), "metadata")
-    if "topic" in body:
-        values["topic"] = validate.topic(body["topic"])
-    if "tags" in body:
-        values["tags"] = validate.tags(body["tags"])
+def _changes(body: ItemPatch) -> ItemChanges:
+    sent = body.model_fields_set
+    values = {}
+    if "input" in sent:
+        values["input"] = validate.json_text(body.input, "input")
+    if "expected_output" in sent:
+        values["expected_output"] = None if body.expected_output is None else validate.json_text(body.expected_output, "expected_output")
+    if "metadata" in sent:
+        values["metadata"] = validate.json_text(body.metadata or {}, "metadata")
+    if "topic" in sent:
+        values["topic"] = body.topic
+    if "tags" in sent:
+        values["tags"] = tuple(body.tags or ())
     return ItemChanges(values)
 
 
-async def patch_item(request: Request) -> Response:
-    changes = _changes(await read_object(request))
-    row = await store(request).write(service.patch_item, ref(request), _item_id(request), changes)
+async def patch_item(request: Request, *, body: ItemPatch) -> Response:
+    row = await store(request).write(service.patch_item, ref(request), _item_id(request), _changes(body))
     return JSONResponse(item_json(row))
 
 
@@ -144,57 +125,38 @@ async def delete_item(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _bulk_changes(body: dict[str, Any]) -> ItemChanges | None:
+def _bulk_changes(body: BulkItems) -> ItemChanges | None:
     """None means delete. Updates may set topic/tags and add or remove tags."""
-    unknown = sorted(set(body) - {"ids", "set", "add_tags", "remove_tags", "delete"})
-    if unknown:
-        raise Invalid(f"{unknown[0]} is not a bulk field; expected ids with set / add_tags / remove_tags, or delete")
-    updates = [k for k in ("set", "add_tags", "remove_tags") if body.get(k) is not None]
-    if body.get("delete") is not None and body["delete"] is not True:
-        raise Invalid("delete must be true (or left out)")
-    if body.get("delete") is True:
-        if updates:
-            raise Invalid("a bulk request either deletes or updates, not both")
+    if body.delete:
         return None
-    if not updates:
-        raise Invalid("say what to do: set {topic, tags}, add_tags, remove_tags, or delete: true")
-    values: dict[str, Any] = {}
-    fields = body.get("set") or {}
-    if not isinstance(fields, dict):
-        raise Invalid("set must be an object with topic and/or tags")
-    extra = sorted(set(fields) - {"topic", "tags"})
-    if extra:
-        raise Invalid(f"set.{extra[0]} cannot be set in bulk; set topic and/or tags (PATCH one item for more)")
-    if "topic" in fields:
-        values["topic"] = validate.topic(fields["topic"], "set.topic")
-    if "tags" in fields:
-        values["tags"] = validate.tags(fields["tags"], "set.tags")
-    return ItemChanges(
-        values, add_tags=validate.tags(body.get("add_tags"), "add_tags"),
-        remove_tags=validate.tags(body.get("remove_tags"), "remove_tags"),
-    )
+    values = {}
+    if body.set is not None:
+        if "topic" in body.set.model_fields_set:
+            values["topic"] = body.set.topic
+        if "tags" in body.set.model_fields_set:
+            values["tags"] = tuple(body.set.tags or ())
+    return ItemChanges(values, add_tags=tuple(body.add_tags or ()), remove_tags=tuple(body.remove_tags or ()))
 
 
-async def bulk_items(request: Request) -> Response:
-    body = await read_object(request)
-    item_ids = body.get("ids")
-    if not isinstance(item_ids, list) or not item_ids:
-        raise Invalid("ids must be a non-empty list of item ids")
-    if len(item_ids) > MAX_ITEMS_PER_CALL:
-        raise Invalid(f"ids holds {len(item_ids)} ids; the limit is {MAX_ITEMS_PER_CALL}")
-    checked = list(dict.fromkeys(validate.text(i, f"ids[{n}]", max_len=100) for n, i in enumerate(item_ids)))
-    changes = _bulk_changes(body)
-    result = await store(request).write(service.bulk, ref(request), checked, changes)
+async def bulk_items(request: Request, *, body: BulkItems) -> Response:
+    checked = list(dict.fromkeys(validate.text(i, f"ids[{n}]", max_len=100) for n, i in enumerate(body.ids)))
+    result = await store(request).write(service.bulk, ref(request), checked, _bulk_changes(body))
     return JSONResponse(result)
 
 
-def routes() -> list[Route]:
-    items = "/api/datasets/{dataset}/items"
-    return [
-        Route(items, list_items, methods=["GET"]),
-        Route(items, add_items, methods=["POST"]),
-        Route(items + "/bulk", bulk_items, methods=["POST"]),
-        Route(items + "/{item_id}", get_item, methods=["GET"]),
-        Route(items + "/{item_id}", patch_item, methods=["PATCH"]),
-        Route(items + "/{item_id}", delete_item, methods=["DELETE"]),
-    ]
+_TAGS = ("datasets",)
+_ITEMS = "/api/datasets/{dataset}/items"
+OPERATIONS = [
+    Operation("GET", _ITEMS, list_items, "List items (current, or as_of an instant); pages read one instant", _TAGS,
+              (json_reply(200, "A page of items", Listing[DatasetItem]),), errors=(404,), query=ItemListQuery),
+    Operation("POST", _ITEMS, add_items, "Add items (one version)", _TAGS,
+              (json_reply(201, "Created", CreatedItems),), errors=(404, 409), body=NewItems),
+    Operation("POST", _ITEMS + "/bulk", bulk_items, "Set topic/tags, add or remove tags, or delete many items (one version)",
+              _TAGS, (json_reply(200, "Done", BulkResult),), errors=(404,), body=BulkItems),
+    Operation("GET", _ITEMS + "/{item_id}", get_item, "One item (current, or as_of an instant)", _TAGS,
+              (json_reply(200, "The item", DatasetItem),), errors=(404,), query=AsOfQuery),
+    Operation("PATCH", _ITEMS + "/{item_id}", patch_item, "Update an item: opens its next version, same id", _TAGS,
+              (json_reply(200, "The new version", DatasetItem),), errors=(404,), body=ItemPatch),
+    Operation("DELETE", _ITEMS + "/{item_id}", delete_item, "Delete an item (its history stays readable with as_of)",
+              _TAGS, (Reply(204, "Deleted"),), errors=(404,)),
+]

@@ -7,19 +7,20 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from spanlake.api.body import read_body
-from spanlake.api.dataset_common import as_of, read_object, ref, store
-from spanlake.datasets import capture, export, importer, service
+from spanlake.api.contract import Operation, Reply, json_reply
+from spanlake.api.dataset_common import ref, store
+from spanlake.api.shapes.datasets import CaptureResult, ExportQuery, ImportChecked, Imported, ImportQuery, OpenAIReport
+from spanlake.datasets import capture, export, importer, service, validate
 from spanlake.datasets.errors import Invalid
 from spanlake.clock import iso_from_datetime
 
 IMPORT_LIMIT = 64 * 1024 * 1024  # the CLI splits bigger files into several imports
 
 
-async def capture_spans(request: Request) -> Response:
-    req = capture.parse_request(await read_object(request))
+async def capture_spans(request: Request, *, body: capture.CaptureBody) -> Response:
+    req = capture.parse_request(body)
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))  # 404 before any span is looked up
     selection = await st.read(capture.select_spans, req)
@@ -35,33 +36,25 @@ async def capture_spans(request: Request) -> Response:
     )
 
 
-def _flag(request: Request, name: str) -> bool:
-    raw = (request.query_params.get(name) or "false").lower()
-    if raw not in ("true", "false", "1", "0"):
-        raise Invalid(f"{name} must be true or false, got {raw!r}")
-    return raw in ("true", "1")
-
-
-async def import_items(request: Request) -> Response:
+async def import_items(request: Request, *, query: ImportQuery) -> Response:
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))
     fmt = importer.format_of(request.headers.get("content-type"))
-    dry_run = _flag(request, "dry_run")
     body = await read_body(request, IMPORT_LIMIT)
     # Parsing and validating a big file is CPU work: keep it off the event loop.
     items, rows = await asyncio.to_thread(importer.parse, fmt, body)
-    if dry_run:
+    if query.dry_run:
         return JSONResponse({"imported": 0, "valid": len(items), "dry_run": True})
     imported = await st.write(service.import_items, dataset["id"], items, rows)
     return JSONResponse({"imported": imported}, status_code=201)
 
 
-async def export_items(request: Request) -> Response:
-    fmt = export.parse_format(request.query_params.get("format"))
-    at = as_of(request)
+async def export_items(request: Request, *, query: ExportQuery) -> Response:
+    fmt = query.format
+    at = None if not query.as_of else validate.instant(query.as_of)
     st = store(request)
     dataset = await st.read(service.resolve, ref(request))
-    if _flag(request, "report"):
+    if query.report:
         if fmt != "openai":
             raise Invalid("report=true goes with format=openai: it lists the items that make no fine-tuning example")
         report = await st.read(export.openai_report, dataset["id"], at)
@@ -88,10 +81,21 @@ async def export_items(request: Request) -> Response:
     return StreamingResponse(chunks(), media_type=export.FORMATS[fmt].media_type, headers=headers)
 
 
-def routes() -> list[Route]:
-    base = "/api/datasets/{dataset}"
-    return [
-        Route(base + "/capture", capture_spans, methods=["POST"]),
-        Route(base + "/import", import_items, methods=["POST"]),
-        Route(base + "/export", export_items, methods=["GET"]),
-    ]
+_TAGS = ("datasets",)
+_ONE = "/api/datasets/{dataset}"
+_FILES = {"application/x-ndjson": bytes, "text/csv": bytes, "application/vnd.apache.parquet": bytes}
+OPERATIONS = [
+    Operation("POST", _ONE + "/capture", capture_spans,
+              "Capture stored spans as items (a span already in the dataset counts as a duplicate)", _TAGS,
+              (json_reply(200, "Counts", CaptureResult),), errors=(404,), body=capture.CaptureBody),
+    Operation("POST", _ONE + "/import", import_items,
+              "Import a JSON array, JSON Lines, CSV or Parquet file: every row valid, or nothing imported", _TAGS,
+              (json_reply(201, "Imported", Imported), json_reply(200, "Dry run: all rows valid", ImportChecked)),
+              errors=(404, 415, 422), query=ImportQuery,
+              raw_body={"application/json": list[validate.ItemIn], **_FILES}),
+    Operation("GET", _ONE + "/export", export_items,
+              "Stream the items (current, or as_of an instant) as jsonl, csv, openai or parquet", _TAGS,
+              (Reply(200, "The file; with format=openai&report=true, the report as JSON",
+                     {**_FILES, "application/json": OpenAIReport}),),
+              errors=(404,), query=ExportQuery),
+]

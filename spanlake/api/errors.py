@@ -10,21 +10,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from spanlake.datasets.errors import DatasetError
+from spanlake.errors import ClientError
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """An error a client caused or can act on; carries its HTTP status and a stable code."""
+class ApiError(ClientError):
+    """A ClientError raised by the HTTP layer itself, status and code given where it is raised."""
 
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(message)
+        super().__init__(message, headers=headers, **extra)
         self.status = status
         self.code = code
-        self.message = message
-        self.headers = headers
-        self.extra = extra
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -59,15 +56,10 @@ _HTTP_CODES = {
 }
 
 
-async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+async def handle_client_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every ClientError (API, datasets, runs, scoring requests) carries its own status and code."""
+    assert isinstance(exc, ClientError)
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
-
-
-async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
-    """Errors of the datasets and runs domain carry their own status and code."""
-    assert isinstance(exc, DatasetError)
-    return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

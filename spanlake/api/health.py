@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import duckdb
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from spanlake.api.state import services_of
 from spanlake.store.memory import buffer_memory_bytes
+from spanlake.api.contract import Operation, Reply, json_reply
+from spanlake.api.shapes.common import Returned
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -43,3 +48,22 @@ async def metrics(request: Request) -> Response:
     except duckdb.Error:  # a store outage must not take the metrics down with it
         pass
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class Health(Returned):
+    status: str
+
+
+class Readiness(Returned):
+    status: str
+    loader: dict[str, Any] | None = Field(None, description="how far the loader is behind the ingest log")
+
+
+_TAGS = ("operations",)
+OPERATIONS = [
+    Operation("GET", "/healthz", healthz, "Liveness", _TAGS, (json_reply(200, "Alive", Health),)),
+    Operation("GET", "/readyz", readyz, "Readiness", _TAGS,
+              (json_reply(200, "Ready", Readiness), json_reply(503, "Starting or stopping", Readiness))),
+    Operation("GET", "/metrics", metrics, "Prometheus metrics", _TAGS,
+              (Reply(200, "Prometheus text format", {"text/plain": str}),)),
+]

@@ -1,253 +1,159 @@
-"""`/openapi.json`: the HTTP contract, merged from each route module's OPENAPI_PATHS fragment."""
+"""`/openapi.json`, generated from the route declarations (api/contract.py) and their models.
+
+Nothing here describes a route: paths, parameters and schemas all come from the `Operation`s and
+the pydantic models they name (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). What is added
+is what every route shares: the error shape and the statuses the middleware answers for all of
+them (unknown query parameters 400, keys 401/403, body limits 413).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 import spanlake
-from spanlake.auth import SCOPES, required_scope
+from spanlake.api.contract import Operation, Prefixed, marked
+from spanlake.api.shapes.common import PATH_PARAMETERS, ErrorBody
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def error_responses(*statuses: int) -> dict[str, Any]:
-    """Shared error responses for a route's `responses` object."""
-    text = {
-        400: "Invalid input",
-        401: "Missing or invalid API key",
-        404: "Not found",
-        409: "Conflict",
-        413: "Body too large",
-        415: "Unsupported media type",
-        422: "Unprocessable input",
-        503: "Unavailable; retry later",
-    }
-    return {str(s): {"description": text.get(s, "Error"), "content": {"application/json": {"schema": ERROR}}} for s in statuses}
-
-
-def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def query_param(name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema or {"type": "string"}}
-
-
-def path_param(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
-    if pattern:
-        schema["pattern"] = pattern
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
-
-
-TRACE_ID = path_param("trace_id", "32 lowercase hex characters", "^[0-9a-f]{32}$")
-SPAN_ID = path_param("span_id", "16 lowercase hex characters", "^[0-9a-f]{16}$")
-LIST_PARAMS = [
-    query_param("limit", "Page size, 1-1000 (default 50)", {"type": "integer", "minimum": 1, "maximum": 1000}),
-    query_param("cursor", "Opaque next_cursor of the previous page"),
-]
-SEARCH_PARAMS = [
-    query_param("filter", "Filter tree as JSON text (see the filter language)"),
-    query_param("service", "Service name"),
-    query_param("name", "Span name (root span name for traces)"),
-    query_param("since", "ISO-8601 time or epoch seconds"),
-    query_param("until", "ISO-8601 time or epoch seconds"),
-    *LIST_PARAMS,
-]
-
-
-def list_of(item_ref: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": item_ref}},
-            "next_cursor": {"type": ["string", "null"]},
-        },
-    }
-
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "Span": {
-        "type": "object",
-        "required": ["trace_id", "span_id", "parent_span_id", "name", "start_time", "end_time", "duration_ms", "status", "service", "attributes"],
-        "properties": {
-            "trace_id": {"type": "string"},
-            "span_id": {"type": "string"},
-            "parent_span_id": {"type": ["string", "null"]},
-            "name": {"type": ["string", "null"]},
-            "kind": {"type": ["string", "null"]},
-            "status": {"type": ["string", "null"]},
-            "status_message": {"type": ["string", "null"]},
-            "start_time": {"type": ["string", "null"], "format": "date-time"},
-            "end_time": {"type": ["string", "null"], "format": "date-time"},
-            "duration_ms": {"type": ["number", "null"]},
-            "service": {"type": ["string", "null"]},
-            "span_type": {"type": ["string", "null"]},
-            "model": {"type": ["string", "null"]},
-            "input": {"type": ["string", "null"]},
-            "output": {"type": ["string", "null"]},
-            "input_tokens": {"type": ["integer", "null"]},
-            "output_tokens": {"type": ["integer", "null"]},
-            "total_tokens": {"type": ["integer", "null"]},
-            "session_id": {"type": ["string", "null"]},
-            "user_id": {"type": ["string", "null"]},
-            "attributes": {"type": ["object", "null"]},
-            "resource_attributes": {"type": ["object", "null"]},
-            "events": {"type": ["array", "null"]},
-            "links": {"type": ["array", "null"]},
-        },
-    },
-    "Trace": {
-        "type": "object",
-        "required": ["trace_id", "spans"],
-        "properties": {"trace_id": {"type": "string"}, "spans": {"type": "array", "items": {"$ref": "#/components/schemas/Span"}}},
-    },
-    "TraceSummary": {
-        "type": "object",
-        "required": ["trace_id", "start_time", "duration_ms", "span_count", "error_count", "total_tokens", "scores"],
-        "properties": {
-            "trace_id": {"type": "string"},
-            "root_span_id": {"type": ["string", "null"]},
-            "name": {"type": ["string", "null"]},
-            "service": {"type": ["string", "null"]},
-            "start_time": {"type": ["string", "null"]},
-            "end_time": {"type": ["string", "null"]},
-            "duration_ms": {"type": ["number", "null"]},
-            "span_count": {"type": "integer"},
-            "error_count": {"type": "integer"},
-            "total_tokens": {"type": "integer"},
-            "scores": {"type": "object", "additionalProperties": {"type": ["number", "string", "null"]}},
-        },
-    },
-}
-
-def _otlp_export(summary: str, rejected: str) -> dict[str, Any]:
-    """One OTLP/HTTP export route; traces and logs differ only in what they carry."""
-    return {
-        "post": {
-            "summary": summary,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-                    "application/json": {"schema": {"type": "object"}},
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": f"Stored (partialSuccess lists {rejected})",
-                    "content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-                    },
-                },
-                **error_responses(400, 401, 413, 415, 503),
-            },
-        }
-    }
-
-
-CORE_PATHS: dict[str, Any] = {
-    "/v1/traces": _otlp_export("OTLP/HTTP trace export (protobuf or JSON, gzip allowed)", "rejected spans"),
-    "/v1/logs": _otlp_export(
-        "OTLP/HTTP log export: GenAI events (gen_ai.* event names), attached to their spans",
-        "log records refused: not GenAI events, or without trace/span ids",
-    ),
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": json_response("Alive", {"type": "object"})}}},
-    "/readyz": {
-        "get": {
-            "summary": "Readiness",
-            "responses": {"200": json_response("Ready", {"type": "object"}), "503": json_response("Starting or stopping", {"type": "object"})},
-        }
-    },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus metrics",
-            "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}, **error_responses(401)},
-        }
-    },
-    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})}}},
-    "/api/traces": {
-        "get": {
-            "summary": "List traces, newest first; a trace matches a filter when any of its spans does",
-            "parameters": SEARCH_PARAMS,
-            "responses": {"200": json_response("A page of traces", list_of("#/components/schemas/TraceSummary")), **error_responses(400, 401)},
-        }
-    },
-    "/api/spans": {
-        "get": {
-            "summary": "Search spans, newest first",
-            "parameters": SEARCH_PARAMS,
-            "responses": {"200": json_response("A page of spans", list_of("#/components/schemas/Span")), **error_responses(400, 401)},
-        }
-    },
-    "/api/traces/{trace_id}": {
-        "get": {
-            "summary": "One trace, all spans, parents before children",
-            "parameters": [TRACE_ID],
-            "responses": {"200": json_response("The trace", {"$ref": "#/components/schemas/Trace"}), **error_responses(400, 401, 404)},
-        }
-    },
-    "/api/traces/{trace_id}/spans/{span_id}": {
-        "get": {
-            "summary": "One span",
-            "parameters": [TRACE_ID, SPAN_ID],
-            "responses": {"200": json_response("The span", {"$ref": "#/components/schemas/Span"}), **error_responses(400, 401, 404)},
-        }
-    },
+_REF = "#/components/schemas/{model}"
+_ERROR_TEXT = {
+    400: "Invalid input",
+    401: "Missing or invalid API key",
+    403: "The key lacks the scope this route needs (error code permission_denied, missing_scope)",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable input",
+    503: "Unavailable; retry later",
 }
 
 
-def build_document(extra_fragments: list[dict[str, Any]], extra_schemas: list[dict[str, Any]] = ()) -> dict[str, Any]:
+class _Plain(GenerateJsonSchema):
+    """No generated per-field titles: the field name already says it."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def _is_model(shape: Any) -> bool:
+    return isinstance(shape, type) and issubclass(shape, BaseModel)
+
+
+class _Schemas:
+    """Schemas of every model the operations name, generated together so shared ones appear once."""
+
+    def __init__(self, operations: list[Operation]):
+        wanted: dict[tuple[type[BaseModel], str], None] = {(ErrorBody, "serialization"): None}
+        for op in operations:
+            if op.body is not None:
+                wanted[(op.body, "validation")] = None
+            for shape in (op.raw_body or {}).values():
+                if _is_model(shape):
+                    wanted[(shape, "validation")] = None
+            for reply in op.replies:
+                for shape in reply.content.values():
+                    if _is_model(shape):
+                        wanted[(shape, "serialization")] = None
+        refs, top = models_json_schema(list(wanted), ref_template=_REF, schema_generator=_Plain)
+        self.refs = refs
+        self.components: dict[str, Any] = dict(top.get("$defs", {}))
+
+    def of(self, shape: Any, mode: str) -> dict[str, Any]:
+        if _is_model(shape):
+            return self.refs[(shape, mode)]
+        schema = TypeAdapter(shape).json_schema(ref_template=_REF, mode=mode, schema_generator=_Plain)  # type: ignore[arg-type]
+        self.components.update(schema.pop("$defs", {}))
+        return schema
+
+    def query_parameters(self, model: type[BaseModel]) -> list[dict[str, Any]]:
+        schema = model.model_json_schema(ref_template=_REF, schema_generator=_Plain)
+        self.components.update(schema.pop("$defs", {}))
+        out = []
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            prop = _without_null(dict(schema["properties"][key]))
+            if marked(info, Prefixed):
+                prop = {"type": "string"}
+            description = prop.pop("description", None) or info.description
+            out.append({"name": key, "in": "query", "required": info.is_required(), "schema": prop,
+                        **({"description": description} if description else {})})
+        return out
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a text: `str | None` is documented as its text."""
+    branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) == 1 and len(branches) < len(schema["anyOf"]):
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        return {**branches[0], **rest}
+    return schema
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {"description": _ERROR_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}}}
+
+
+def _statuses(op: Operation) -> list[int]:
+    """Errors the operation declares, plus those the middleware may answer on it."""
+    out = set(op.errors)
+    if op.path.startswith("/api/"):
+        out.add(400)  # unknown query parameters (api/query_guard.py)
+    if op.scope is not None:
+        out |= {401, 403}
+    if op.body is not None or op.raw_body is not None:
+        out |= {400, 413}
+    return sorted(out)
+
+
+def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name][0],
+         "schema": schemas.of(PATH_PARAMETERS[name][1], "validation")}
+        for name in (part[1:-1] for part in op.path.split("/") if part.startswith("{"))
+    ]
+    if op.query is not None:
+        parameters += schemas.query_parameters(op.query)
+    out: dict[str, Any] = {"summary": op.summary, "tags": list(op.tags), "operationId": f"{op.method.lower()}{op.path}"}
+    if op.description:
+        out["description"] = op.description
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas.of(op.body, "validation")}}}
+    elif op.raw_body is not None:
+        out["requestBody"] = {"required": True, "content": {
+            media: {"schema": schemas.of(shape, "validation")} for media, shape in op.raw_body.items()}}
+    responses: dict[str, Any] = {}
+    for reply in op.replies:
+        entry: dict[str, Any] = {"description": reply.description}
+        if reply.content:
+            entry["content"] = {media: {"schema": schemas.of(shape, "serialization")} for media, shape in reply.content.items()}
+        responses[str(reply.status)] = entry
+    for status in _statuses(op):
+        responses.setdefault(str(status), _error(status))
+    out["responses"] = responses
+    if op.scope is not None:
+        out["x-scope"] = op.scope
+    return out
+
+
+def build_document(operations: list[Operation]) -> dict[str, Any]:
+    schemas = _Schemas(operations)
     paths: dict[str, Any] = {}
-    for fragment in [CORE_PATHS, *extra_fragments]:
-        for path, operations in fragment.items():
-            paths.setdefault(path, {}).update(operations)
-    # Every route that takes a key may answer 403 when the key lacks its scope (spanlake/auth.py).
-    for path, operations in paths.items():
-        for method, operation in list(operations.items()):
-            responses = operation.get("responses", {})
-            scope = required_scope(method, path, protect_metrics=True)
-            if "401" in responses and "403" not in responses and scope in SCOPES:
-                denied = {
-                    "description": f"The key lacks the '{scope}' scope (error code permission_denied, missing_scope)",
-                    "content": {"application/json": {"schema": ERROR}},
-                }
-                operations[method] = {**operation, "responses": {**responses, "403": denied}}
-    # Every JSON body may be refused for being declared as another format (api/body.py).
-    for operations in paths.values():
-        for method, operation in list(operations.items()):
-            content = operation.get("requestBody", {}).get("content", {})
-            if list(content) == ["application/json"] and "415" not in operation.get("responses", {}):
-                refused = {
-                    "description": "The body is declared as another format than JSON (error code unsupported_media_type)",
-                    "content": {"application/json": {"schema": ERROR}},
-                }
-                operations[method] = {**operation, "responses": {**operation.get("responses", {}), "415": refused}}
-    schemas = dict(SCHEMAS)
-    for extra in extra_schemas:
-        schemas.update(extra)
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "spanlake", "version": spanlake.__version__},
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": dict(sorted(schemas.components.items())),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{}, {"bearer": []}],

@@ -1,9 +1,9 @@
 """Unknown query parameters are refused with 400 naming them, as unknown body fields are.
 
-The OpenAPI document is the one declaration of each route's query parameters: this middleware
-reads the allowed names from it, so a parameter the docs do not list is never silently
-ignored (`?limt=5` answering a default-sized page) and a documented one is always accepted. A
-name like `metadata.<key>` allows every parameter with that prefix.
+The OpenAPI document, generated from each route's query model (api/contract.py), lists its
+parameters: this middleware reads the allowed names from it, so a parameter the docs do not list
+is never silently ignored (`?limt=5` answering a default-sized page) and a documented one is
+always accepted. A name like `metadata.<key>` allows every parameter with that prefix.
 """
 
 from __future__ import annotations

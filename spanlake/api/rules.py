@@ -9,11 +9,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from pydantic import Field, StrictFloat, StrictInt
 
-from spanlake.api.body import read_json_object
+from spanlake.api.contract import Operation, Reply, json_reply
 from spanlake.api.errors import bad_request, not_found
-from spanlake.api.openapi import error_responses, json_response, path_param
+from spanlake.api.shapes.common import Body, Returned
 from spanlake.api.state import services_of
 from spanlake.capture.backfill import SPANS_PER_WINDOW, run_backfill
 from spanlake.capture.component import CaptureRules
@@ -23,6 +23,32 @@ from spanlake.filters import FilterError, parse_time
 from spanlake.clock import iso_from_datetime
 from spanlake.store.rule_scores import backlog_by_rule
 from spanlake.clock import utc_now
+
+class BackfillRequest(Body):
+    since: str | StrictFloat = Field(description="ISO-8601 time or epoch seconds: spans that started at or after it")
+    until: str | StrictFloat | None = Field(None, description="default: now")
+    rule: dict[str, Any] | None = Field(None, description="a rule definition to run instead of the loaded one")
+    window_spans: StrictInt = Field(SPANS_PER_WINDOW, ge=100, le=1_000_000, description="spans per transaction")
+
+
+class RuleStatus(Returned):
+    name: str
+    dataset: str | None
+    score: list[str]
+    scope: str
+    enabled: bool
+    definition: dict[str, Any]
+    counters: dict[str, int]
+    scoring: dict[str, Any] | None = Field(None, description="a scoring rule's progress and recent scorer failures")
+
+
+class RulesListing(Returned):
+    items: list[RuleStatus]
+    next_cursor: str | None = None
+    source: str | None = None
+    loaded_at: str | None = None
+    reload_error: dict[str, Any] | None = None
+
 
 def _capture(request: Request) -> CaptureRules:
     return services_of(request).capture
@@ -79,34 +105,24 @@ async def rules_listing(request: Request) -> dict[str, Any]:
     }
 
 
-def _time(body: dict[str, Any], key: str, default: Any = None) -> Any:
-    if key not in body or body[key] is None:
-        return default
+def _time(value: Any, key: str) -> Any:
     try:
-        return parse_time(body[key])
+        return parse_time(value)
     except (ValueError, TypeError, OverflowError, FilterError) as exc:
-        raise bad_request(f"{key} must be an ISO-8601 time or epoch seconds, got {body[key]!r} ({exc})") from None
+        raise bad_request(f"{key} must be an ISO-8601 time or epoch seconds, got {value!r} ({exc})") from None
 
 
-async def backfill(request: Request) -> StreamingResponse:
+async def backfill(request: Request, *, body: BackfillRequest) -> StreamingResponse:
     capture = _capture(request)
     name = request.path_params["name"]
-    body = await read_json_object(request)
-    unknown = set(body) - {"since", "until", "rule", "window_spans"}
-    if unknown:
-        raise bad_request(f"unknown field(s) {sorted(unknown)}; expected since, until, rule, window_spans")
-    window_spans = body.get("window_spans", SPANS_PER_WINDOW)
-    if isinstance(window_spans, bool) or not isinstance(window_spans, int) or not 100 <= window_spans <= 1_000_000:
-        raise bad_request(f"window_spans must be an integer from 100 to 1000000, got {window_spans!r}")
-    if body.get("since") is None:
-        raise bad_request("since is required: backfill runs over spans that started at or after it")
-    since = _time(body, "since")
-    until = _time(body, "until", utc_now())
+    since = _time(body.since, "since")
+    until = utc_now() if body.until is None else _time(body.until, "until")
     if until < since:
         raise bad_request("until is before since")
-    if body.get("rule") is not None:
-        definition = body["rule"]
-        if not isinstance(definition, dict) or definition.get("name", name) != name:
+    window_spans = body.window_spans
+    if body.rule is not None:
+        definition = body.rule
+        if definition.get("name", name) != name:
             raise bad_request("rule must be a rule definition whose name matches the path")
         try:
             rule = parse_rules(json.dumps({"rules": [{"name": name, **definition}]}), "request body", capture.scorers).rules[0]
@@ -124,65 +140,13 @@ async def backfill(request: Request) -> StreamingResponse:
     return StreamingResponse(progress(), media_type="application/x-ndjson")
 
 
-_RULE = {"type": "object"}
-OPENAPI_PATHS: dict = {
-    "/api/rules": {
-        "get": {
-            "summary": "Loaded rules with their counters since start (scoring rules: their progress and recent "
-                       "scorer failures), and the last reload error",
-            "responses": {
-                "200": json_response(
-                    "The rules",
-                    {
-                        "type": "object",
-                        "required": ["items"],
-                        "properties": {
-                            "items": {"type": "array", "items": _RULE},
-                            "next_cursor": {"type": ["string", "null"]},
-                            "source": {"type": ["string", "null"]},
-                            "loaded_at": {"type": ["string", "null"]},
-                            "reload_error": {"type": ["object", "null"]},
-                        },
-                    },
-                ),
-                **error_responses(401, 503),
-            },
-        }
-    },
-    "/api/rules/{name}/backfill": {
-        "post": {
-            "summary": "Run a rule (loaded, or given in the body) over stored spans; streams NDJSON progress. "
-                       "A scoring rule queues the targets not scored yet; scorers run in the background",
-            "parameters": [path_param("name", "Rule name")],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["since"],
-                            "properties": {
-                                "since": {"type": ["string", "number"]},
-                                "until": {"type": ["string", "number"]},
-                                "rule": _RULE,
-                                "window_spans": {"type": "integer", "minimum": 100, "maximum": 1000000,
-                                                 "description": "spans per transaction (default 100000)"},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": {"description": "Progress records, one JSON object per line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
-                **error_responses(400, 401, 404, 413, 503),
-            },
-        }
-    },
-}
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/api/rules", list_rules, methods=["GET"]),
-        Route("/api/rules/{name}/backfill", backfill, methods=["POST"]),
-    ]
+_TAGS = ("rules",)
+OPERATIONS = [
+    Operation("GET", "/api/rules", list_rules, "Loaded rules with their counters since start (scoring rules: their progress "
+              "and recent scorer failures), and the last reload error", _TAGS,
+              (json_reply(200, "The rules", RulesListing),), errors=(503,)),
+    Operation("POST", "/api/rules/{name}/backfill", backfill, "Run a rule (loaded, or given in the body) over stored spans; "
+              "streams NDJSON progress. A scoring rule queues the targets not scored yet; scorers run in the background",
+              _TAGS, (Reply(200, "Progress records, one JSON object per line", {"application/x-ndjson": str}),),
+              errors=(404, 503), body=BackfillRequest, strict_json=False),
+]

@@ -7,19 +7,19 @@ and nudge it. `{run_id}` is a run id or its name (unique within the dataset).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from spanlake.api.dataset_common import cursor, integer, read_object, ref, store
+from spanlake.api.contract import Operation, Reply, json_reply
+from spanlake.api.dataset_common import ref, store
 from spanlake.api.errors import ApiError
-from spanlake.api.pagination import encode_cursor, parse_limit
-from spanlake.api.runs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from spanlake.api.pagination import created_before, created_cursor, cursor_integer, decode_cursor, encode_cursor
+from spanlake.api.shapes.common import Listing
+from spanlake.api.shapes.runs import CompareQuery, ResultsQuery, ResultsStored, Run, RunComparison, RunListQuery, RunResult
 from spanlake.api.state import services_of
 from spanlake.datasets import validate
 from spanlake.runs import pricing, queries as run_queries, validate as run_validate
@@ -27,10 +27,6 @@ from spanlake.runs import service as run_service
 from spanlake.runs.component import RunsComponent
 from spanlake.datasets.errors import Invalid
 from spanlake.outbound import OutboundPolicy, OutboundRefused
-
-__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "routes"]
-
-RESULT_STATUSES = ("pending", "ok", "error")
 
 
 def _component(request: Request) -> RunsComponent:
@@ -75,9 +71,9 @@ async def _check_outbound(request: Request, spec: run_validate.RunSpec) -> None:
         pass
 
 
-async def create_run(request: Request) -> Response:
+async def create_run(request: Request, *, body: run_validate.NewRun) -> Response:
     component = _component(request)
-    spec = run_validate.run_spec(await read_object(request))
+    spec = run_validate.run_spec(body)
     _check_scorers(request, spec)
     await _check_outbound(request, spec)
     run = await store(request).write(_describe_after(run_service.create_run), ref(request), spec)
@@ -85,48 +81,23 @@ async def create_run(request: Request) -> Response:
     return JSONResponse(run, status_code=202, headers={"Location": run["url"]})
 
 
-def _flag(request: Request, name: str) -> bool:
-    raw = (request.query_params.get(name) or "false").lower()
-    if raw not in ("true", "false", "1", "0"):
-        raise Invalid(f"{name} must be true or false, got {request.query_params.get(name)!r}")
-    return raw in ("true", "1")
-
-
-def runs_before(request: Request) -> tuple[dt.datetime, str] | None:
-    """The (created_at, id) a page of runs continues after, from its cursor."""
-    state = cursor(request, "t", "id")
-    if state is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(state["t"])), str(state["id"])
-    except ValueError:
-        raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged") from None
-
-
 def runs_cursor(key: tuple[str, str] | None) -> str | None:
-    return encode_cursor({"t": key[0], "id": key[1]}) if key else None
+    return created_cursor(*key) if key else None
 
 
-def result_status(request: Request) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in RESULT_STATUSES:
-        raise Invalid(f"status must be one of {', '.join(RESULT_STATUSES)}, got {status!r}")
-    return status
-
-
-def results_after(request: Request) -> int:
+def results_after(raw_cursor: str | None) -> int:
     """The seq a page of results continues after (-1: from the start)."""
-    state = cursor(request, "seq")
-    return integer(state["seq"]) if state else -1
+    state = decode_cursor(raw_cursor, "seq")
+    return cursor_integer(state["seq"]) if state else -1
 
 
 def results_cursor(next_seq: int | None) -> str | None:
     return encode_cursor({"seq": next_seq}) if next_seq is not None else None
 
 
-def compare_offset(request: Request) -> int:
-    state = cursor(request, "o")
-    offset = integer(state["o"]) if state else 0
+def compare_offset(raw_cursor: str | None) -> int:
+    state = decode_cursor(raw_cursor, "o")
+    offset = cursor_integer(state["o"]) if state else 0
     if offset < 0:
         raise Invalid("cursor is not valid; pass back the next_cursor of a previous page unchanged")
     return offset
@@ -136,11 +107,9 @@ def compare_cursor(next_offset: int | None) -> str | None:
     return encode_cursor({"o": next_offset}) if next_offset is not None else None
 
 
-async def list_runs(request: Request) -> Response:
-    limit = parse_limit(request.query_params.get("limit"))
-    before = runs_before(request)
-    with_summary = _flag(request, "summary")
-    items, key = await store(request).read(run_queries.list_runs, ref(request), before, limit, with_summary)
+async def list_runs(request: Request, *, query: RunListQuery) -> Response:
+    before = created_before(query.cursor)
+    items, key = await store(request).read(run_queries.list_runs, ref(request), before, query.limit, query.summary)
     return JSONResponse({"items": items, "next_cursor": runs_cursor(key)})
 
 
@@ -154,10 +123,10 @@ async def get_run(request: Request) -> Response:
     return JSONResponse(run)
 
 
-async def list_results(request: Request) -> Response:
-    limit = parse_limit(request.query_params.get("limit"))
+async def list_results(request: Request, *, query: ResultsQuery) -> Response:
+    limit = query.limit
     dataset, run_name = ref(request), run_ref(request)
-    status, after = result_status(request), results_after(request)
+    status, after = query.status, results_after(query.cursor)
 
     def read(cur: Any) -> tuple[list[dict[str, Any]], int | None, dict[str, Any]]:
         rows, next_seq = run_queries.results_page(cur, dataset, run_name, status, after, limit)
@@ -168,8 +137,7 @@ async def list_results(request: Request) -> Response:
     return JSONResponse({"items": rows, "next_cursor": results_cursor(next_seq)})
 
 
-async def post_results(request: Request) -> Response:
-    body = await read_object(request)
+async def post_results(request: Request, *, body: run_validate.PostedResults) -> Response:
     rows = await asyncio.to_thread(run_validate.posted_results, body)  # up to 10k rows: off the event loop
 
     def write(cur: Any, dataset: str, run_ref: str) -> dict[str, Any]:
@@ -197,13 +165,13 @@ async def delete_run(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def compare_runs(request: Request) -> Response:
-    raw = request.query_params.get("runs") or ""
+async def compare_runs(request: Request, *, query: CompareQuery) -> Response:
+    raw = query.runs
     names = [validate.text(part.strip(), "runs", max_len=validate.MAX_NAME) for part in raw.split(",")]
     if len(names) != 2 or not all(names):
         raise Invalid(f"runs must name two runs, comma-separated: runs=a,b (ids or names), got {raw!r}")
-    limit = parse_limit(request.query_params.get("limit"))
-    out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], compare_offset(request), limit)
+    offset = compare_offset(query.cursor)
+    out = await store(request).read(run_queries.compare, ref(request), names[0], names[1], offset, query.limit)
     prices = _pricing(request)
     for side in ("a", "b"):
         model = pricing.run_model(out[side])
@@ -215,16 +183,36 @@ async def compare_runs(request: Request) -> Response:
     return JSONResponse(out)
 
 
-def routes() -> list[Route]:
-    runs = "/api/datasets/{dataset}/runs"
-    return [
-        Route(runs, list_runs, methods=["GET"]),
-        Route(runs, create_run, methods=["POST"]),
-        Route(runs + "/compare", compare_runs, methods=["GET"]),  # before {run_id}: "compare" is reserved
-        Route(runs + "/{run_id}", get_run, methods=["GET"]),
-        Route(runs + "/{run_id}", delete_run, methods=["DELETE"]),
-        Route(runs + "/{run_id}/results", list_results, methods=["GET"]),
-        Route(runs + "/{run_id}/results", post_results, methods=["POST"]),
-        Route(runs + "/{run_id}/complete", complete_run, methods=["POST"]),
-        Route(runs + "/{run_id}/cancel", cancel_run, methods=["POST"]),
-    ]
+_TAGS = ("runs",)
+_RUNS = "/api/datasets/{dataset}/runs"
+_ONE = _RUNS + "/{run_id}"
+OPERATIONS = [
+    Operation("GET", _RUNS, list_runs, "Runs of the dataset, newest first", _TAGS,
+              (json_reply(200, "A page of runs", Listing[Run]),), errors=(404,), query=RunListQuery),
+    Operation("POST", _RUNS, create_run,
+              "Start a run: server-side with a target (202, runs in the background), or client-side without", _TAGS,
+              (json_reply(202, "Accepted", Run),), errors=(404, 409, 503), body=run_validate.NewRun,
+              description="A target URL the outbound policy (config `outbound.allow`) refuses is a 400 with "
+                          "code `outbound_refused` and the refusing `rule`."),
+    # Before {run_id}: "compare" is reserved.
+    Operation("GET", _RUNS + "/compare", compare_runs,
+              "Two runs side by side per item (regressions first) with summary deltas (b minus a)", _TAGS,
+              (json_reply(200, "The comparison", RunComparison),), errors=(404,), query=CompareQuery),
+    Operation("GET", _ONE, get_run,
+              "One run with its summary: per-scorer mean and pass rate, latency p50/p95, tokens, errors", _TAGS,
+              (json_reply(200, "The run", Run),), errors=(404,)),
+    Operation("DELETE", _ONE, delete_run,
+              "Delete a finished or cancelled run with its results and their scores (409 while it runs)", _TAGS,
+              (Reply(204, "Deleted"),), errors=(404, 409)),
+    Operation("GET", _ONE + "/results", list_results, "Results in item order, each with its scores", _TAGS,
+              (json_reply(200, "A page of results", Listing[RunResult]),), errors=(404,), query=ResultsQuery),
+    Operation("POST", _ONE + "/results", post_results,
+              "Client-side runs: post results; posting an item again replaces its result", _TAGS,
+              (json_reply(200, "Stored", ResultsStored),), errors=(404, 409), body=run_validate.PostedResults),
+    Operation("POST", _ONE + "/complete", complete_run,
+              "Client-side runs: no more results; unposted items become errors and scoring starts", _TAGS,
+              (json_reply(202, "Scoring", Run),), errors=(404, 409)),
+    Operation("POST", _ONE + "/cancel", cancel_run,
+              "Cancel a run: nothing new is dispatched, calls in flight are recorded", _TAGS,
+              (json_reply(200, "The run", Run),), errors=(404, 409)),
+]

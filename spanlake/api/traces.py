@@ -6,11 +6,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from spanlake.api import ids
+from spanlake.api.contract import Operation, json_reply
 from spanlake.api.errors import bad_request, not_found
-from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
+from spanlake.api.pagination import decode_cursor, encode_cursor
+from spanlake.api.shapes.common import Listing
+from spanlake.api.shapes.traces import SearchQuery, Span, Trace, TraceSummary
 from spanlake.api.state import services_of
 from spanlake.filters import FilterError, parse_filter, parse_time
 from spanlake.query.score_hints import required_score_names
@@ -34,8 +36,7 @@ def parse_filter_param(raw: str | None, score_scope: str = "span") -> tuple[Comp
         raise bad_request(f"invalid filter: {exc}", path=exc.path) from None
 
 
-def _time_param(request: Request, name: str) -> Any:
-    raw = request.query_params.get(name)
+def time_param(raw: str | None, name: str) -> Any:
     if raw is None or raw == "":
         return None
     try:
@@ -45,23 +46,22 @@ def _time_param(request: Request, name: str) -> Any:
         raise bad_request(f"{name} must be an ISO-8601 time or epoch seconds, got {raw!r} ({exc})") from None
 
 
-def search_params(request: Request, score_scope: str = "span") -> SearchParams:
-    q = request.query_params
-    compiled, required_scores = parse_filter_param(q.get("filter"), score_scope)
+def search_params(q: SearchQuery, score_scope: str = "span") -> SearchParams:
+    compiled, required_scores = parse_filter_param(q.filter, score_scope)
     return SearchParams(
         filter=compiled,
         required_scores=required_scores,
-        service=q.get("service") or None,
-        name=q.get("name") or None,
-        since=_time_param(request, "since"),
-        until=_time_param(request, "until"),
-        limit=parse_limit(q.get("limit")),
-        cursor=decode_cursor(q.get("cursor")),
+        service=q.service or None,
+        name=q.name or None,
+        since=time_param(q.since, "since"),
+        until=time_param(q.until, "until"),
+        limit=q.limit,
+        cursor=decode_cursor(q.cursor),
     )
 
 
-async def _page(request: Request, fn, score_scope: str) -> JSONResponse:
-    params = search_params(request, score_scope)
+async def _page(request: Request, query: SearchQuery, fn, score_scope: str) -> JSONResponse:
+    params = search_params(query, score_scope)
     try:
         page: Page = await services_of(request).store.read(fn, params)
     except ValueError as exc:  # a cursor whose content does not parse
@@ -70,12 +70,12 @@ async def _page(request: Request, fn, score_scope: str) -> JSONResponse:
     return JSONResponse({"items": page.items, "next_cursor": cursor})
 
 
-async def list_traces_route(request: Request) -> JSONResponse:
-    return await _page(request, list_traces, "trace")
+async def list_traces_route(request: Request, *, query: SearchQuery) -> JSONResponse:
+    return await _page(request, query, list_traces, "trace")
 
 
-async def search_spans_route(request: Request) -> JSONResponse:
-    return await _page(request, search_spans, "span")
+async def search_spans_route(request: Request, *, query: SearchQuery) -> JSONResponse:
+    return await _page(request, query, search_spans, "span")
 
 
 async def get_trace(request: Request) -> JSONResponse:
@@ -95,10 +95,14 @@ async def get_span_route(request: Request) -> JSONResponse:
     return JSONResponse(span)
 
 
-def routes() -> list[Route]:
-    return [
-        Route("/api/traces", list_traces_route, methods=["GET"]),
-        Route("/api/spans", search_spans_route, methods=["GET"]),
-        Route("/api/traces/{trace_id}", get_trace, methods=["GET"]),
-        Route("/api/traces/{trace_id}/spans/{span_id}", get_span_route, methods=["GET"]),
-    ]
+_TAGS = ("traces",)
+OPERATIONS = [
+    Operation("GET", "/api/traces", list_traces_route, "List traces, newest first; a trace matches a filter when any of its spans does",
+              _TAGS, (json_reply(200, "A page of traces", Listing[TraceSummary]),), query=SearchQuery),
+    Operation("GET", "/api/spans", search_spans_route, "Search spans, newest first", _TAGS,
+              (json_reply(200, "A page of spans", Listing[Span]),), query=SearchQuery),
+    Operation("GET", "/api/traces/{trace_id}", get_trace, "One trace, all spans, parents before children", _TAGS,
+              (json_reply(200, "The trace", Trace),), errors=(404,)),
+    Operation("GET", "/api/traces/{trace_id}/spans/{span_id}", get_span_route, "One span", _TAGS,
+              (json_reply(200, "The span", Span),), errors=(404,)),
+]

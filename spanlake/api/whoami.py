@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from spanlake.api.openapi import error_responses, json_response
+from spanlake.api.contract import Operation, json_reply
+from spanlake.api.shapes.common import Returned
 from spanlake.auth import ANONYMOUS, SCOPES
+
+
+class Caller(Returned):
+    name: str
+    scopes: list[Literal[SCOPES]]  # type: ignore[valid-type]
+    authenticated: bool
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -20,29 +28,7 @@ async def whoami(request: Request) -> JSONResponse:
     })
 
 
-def routes() -> list[Route]:
-    return [Route("/api/whoami", whoami, methods=["GET"])]
-
-
-OPENAPI_PATHS: dict = {
-    "/api/whoami": {
-        "get": {
-            "summary": "The calling API key's name and scopes (any valid key may ask)",
-            "responses": {
-                "200": json_response(
-                    "The caller",
-                    {
-                        "type": "object",
-                        "required": ["name", "scopes", "authenticated"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "scopes": {"type": "array", "items": {"enum": list(SCOPES)}},
-                            "authenticated": {"type": "boolean"},
-                        },
-                    },
-                ),
-                **error_responses(401),
-            },
-        }
-    },
-}
+OPERATIONS = [
+    Operation("GET", "/api/whoami", whoami, "The calling API key's name and scopes (any valid key may ask)", ("auth",),
+              (json_reply(200, "The caller", Caller),)),
+]

@@ -7,9 +7,10 @@ Selection runs on a read cursor (`select_spans`), the insert in one write transa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
@@ -29,9 +30,27 @@ _COLUMN_NAMES = {
     "scope": "scope_name",
 }
 _JSON_PREFIXES = {"attributes": "attributes", "resource": "resource_attributes"}
-_REQUEST_KEYS = frozenset(
-    {"span_ids", "trace_ids", "span_filter", "filter", "limit", "input", "expected_output", "topic", "tags", "metadata"}
-)
+_HEX16 = Annotated[str, Field(pattern="^[0-9a-fA-F]{16}$")]
+_HEX32 = Annotated[str, Field(pattern="^[0-9a-fA-F]{32}$")]
+
+
+class CaptureBody(BaseModel):
+    """`POST .../capture`: exactly one of span_ids, trace_ids (root span of each, or spans matching
+    span_filter), filter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    span_ids: list[_HEX16] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    trace_ids: list[_HEX32] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    span_filter: dict[str, Any] | None = Field(None, description="filter tree choosing spans of the traces")
+    filter: dict[str, Any] | None = Field(None, description="filter tree over stored spans")
+    limit: StrictInt | None = Field(None, ge=1, le=MAX_FILTER_LIMIT,
+                                    description=f"with filter: newest N spans (default {DEFAULT_FILTER_LIMIT})")
+    input: str = Field("input", description="span field for input, e.g. attributes.llm.prompt")
+    expected_output: str | None = Field("output", description="span field; null for none")
+    topic: validate.Topic = None
+    tags: validate.Tags = None
+    metadata: validate.Metadata = None
 
 
 def parse_span_field(value: Any, path: str) -> SpanField:
@@ -69,48 +88,36 @@ def _compile(value: Any, path: str) -> CompiledFilter:
         raise Invalid(f"{path}: {exc}", path=exc.path) from None
 
 
-def _ids(body: dict[str, Any], key: str, length: int) -> tuple[str, ...]:
-    value = body[key]
-    if not isinstance(value, list) or not value:
-        raise Invalid(f"{key} must be a non-empty list of ids")
-    if len(value) > MAX_IDS:
-        raise Invalid(f"{key} has {len(value)} ids; the limit is {MAX_IDS} per request")
-    return tuple(dict.fromkeys(validate.hex_id(v, f"{key}[{n}]", length) for n, v in enumerate(value)))
+def _ids(values: list[str], key: str, length: int) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(validate.hex_id(v, f"{key}[{n}]", length) for n, v in enumerate(values)))
 
 
-def parse_request(body: dict[str, Any]) -> CaptureRequest:
-    unknown = sorted(set(body) - _REQUEST_KEYS)
-    if unknown:
-        raise Invalid(f"{unknown[0]} is not a capture field; expected span_ids, trace_ids or filter (and options)")
-    modes = [k for k in ("span_ids", "trace_ids", "filter") if body.get(k) is not None]
+def parse_request(body: CaptureBody) -> CaptureRequest:
+    modes = [k for k in ("span_ids", "trace_ids", "filter") if getattr(body, k) is not None]
     if len(modes) != 1:
         raise Invalid("give exactly one of span_ids, trace_ids or filter")
-    expected = body.get("expected_output", "output")
+    expected = body.expected_output
     options = CaptureOptions(
-        input_field=parse_span_field(body.get("input", "input"), "input"),
+        input_field=parse_span_field(body.input, "input"),
         expected_output_field=None if expected is None else parse_span_field(expected, "expected_output"),
-        topic=validate.topic(body.get("topic")),
-        tags=validate.tags(body.get("tags")),
-        metadata=validate.json_text(validate.metadata(body.get("metadata")), "metadata"),
+        topic=body.topic,
+        tags=tuple(body.tags or ()),
+        metadata=validate.json_text(body.metadata or {}, "metadata"),
     )
-    if body.get("span_filter") is not None and modes[0] != "trace_ids":
+    if body.span_filter is not None and modes[0] != "trace_ids":
         raise Invalid("span_filter goes with trace_ids; with filter, put every condition in filter")
-    if body.get("limit") is not None and modes[0] != "filter":
+    if body.limit is not None and modes[0] != "filter":
         raise Invalid("limit goes with filter")
-    mode = modes[0]
-    if mode == "span_ids":
-        return CaptureRequest(span_ids=_ids(body, "span_ids", 16), options=options)
-    if mode == "trace_ids":
-        span_filter = body.get("span_filter")
+    if body.span_ids is not None:
+        return CaptureRequest(span_ids=_ids(body.span_ids, "span_ids", 16), options=options)
+    if body.trace_ids is not None:
         return CaptureRequest(
-            trace_ids=_ids(body, "trace_ids", 32),
-            span_filter=None if span_filter is None else _compile(span_filter, "span_filter"),
+            trace_ids=_ids(body.trace_ids, "trace_ids", 32),
+            span_filter=None if body.span_filter is None else _compile(body.span_filter, "span_filter"),
             options=options,
         )
-    limit = body.get("limit", DEFAULT_FILTER_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_FILTER_LIMIT:
-        raise Invalid(f"limit must be an integer from 1 to {MAX_FILTER_LIMIT}, got {limit!r}")
-    return CaptureRequest(filter=_compile(body["filter"], "filter"), limit=limit, options=options)
+    assert body.filter is not None
+    return CaptureRequest(filter=_compile(body.filter, "filter"), limit=body.limit or DEFAULT_FILTER_LIMIT, options=options)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from spanlake.errors import ClientError
 
-class DatasetError(Exception):
-    status = 400
-    code = "bad_request"
 
-    def __init__(self, message: str, **extra: Any):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
+class DatasetError(ClientError):
+    """An error of the datasets (and runs, scoring requests) domain."""
 
 
 class Invalid(DatasetError):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from spanlake.datasets.errors import Invalid
 from spanlake.store.dataset_items import NewItem
 from spanlake.store.ids import uuid7
+from spanlake.validation import check, describe
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 10_000
@@ -23,7 +25,6 @@ MAX_TOPIC = 200
 MAX_TAG = 100
 MAX_TAGS = 64
 
-ITEM_FIELDS = ("input", "expected_output", "metadata", "topic", "tags", "source_trace_id", "source_span_id")
 # Fields our own exports carry; accepted and ignored so an export imports back as is.
 EXPORT_ONLY_FIELDS = frozenset({"id", "dataset_id", "created_at", "updated_at", "valid_from", "valid_to", "score", "evaluation"})
 
@@ -125,35 +126,86 @@ def hex_id(value: Any, path: str, length: int) -> str:
     return value.lower()
 
 
+def present_json(value: Any, path: str) -> Any:
+    """A JSON value other than null that the store can hold."""
+    if value is None:
+        raise Invalid(f"{path} is required (any JSON value but null)")
+    json_text(value, path)
+    return value
+
+
+def optional_json(value: Any, path: str) -> Any:
+    if value is not None:
+        json_text(value, path)
+    return value
+
+
+def checked_text(max_len: int, *, control_ok: bool = False) -> Any:
+    """A field check: `text`'s rules (length, encodable, no control characters) when a value is given."""
+    return check(lambda v, p: v if v is None else text(v, p, max_len=max_len, control_ok=control_ok))
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, description="unique; no '/'"), check(dataset_name)]
+Description = Annotated[str | None, Field(max_length=MAX_DESCRIPTION), check(description)]
+Metadata = Annotated[dict[str, Any] | None, check(metadata)]
+Topic = Annotated[str | None, Field(max_length=MAX_TOPIC), check(topic)]
+Tags = Annotated[list[str] | None, Field(max_length=MAX_TAGS), check(lambda v, p: None if v is None else list(tags(v, p)))]
+AnyJson = Annotated[Any, check(optional_json)]
+RequiredJson = Annotated[Any, Field(description="any JSON value but null"), check(present_json)]
+
+
+def hex_field(length: int) -> Any:
+    """An optional id of `length` hex characters (not all zero), stored lowercase."""
+    return Annotated[str | None, Field(pattern=f"^[0-9a-fA-F]{{{length}}}$"),
+                     check(lambda v, p: None if v is None else hex_id(v, p, length))]
+
+
+class ItemIn(BaseModel):
+    """A new item (`input` required). Fields our exports carry are accepted and ignored, so an
+    export imports back as is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: RequiredJson
+    expected_output: AnyJson = None
+    metadata: Metadata = None
+    topic: Topic = None
+    tags: Tags = None
+    source_trace_id: hex_field(32) = None  # type: ignore[valid-type]
+    source_span_id: hex_field(16) = None  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_export_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not EXPORT_ONLY_FIELDS.isdisjoint(data):
+            return {k: v for k, v in data.items() if k not in EXPORT_ONLY_FIELDS}
+        return data
+
+    def new_item(self) -> NewItem:
+        return NewItem(
+            id=uuid7(),
+            input=json_text(self.input, "input"),
+            expected_output=None if self.expected_output is None else json_text(self.expected_output, "expected_output"),
+            metadata=json_text(self.metadata or {}, "metadata"),
+            topic=self.topic or None,
+            tags=tuple(self.tags or ()),
+            source_trace_id=self.source_trace_id,
+            source_span_id=self.source_span_id,
+        )
+
+
+ITEM_FIELDS = tuple(ItemIn.model_fields)
+
+
 def item(obj: Any, path: str = "") -> NewItem:
-    """A new item from its JSON object (`input` required; export-only fields ignored).
-
-    `path` prefixes field names in messages (`items[3]`); empty for import rows, whose number
-    is reported beside the reason.
-    """
-    def at(key: str) -> str:
-        return f"{path}.{key}" if path else key
-
+    """A new item from its JSON object, for imports; `path` prefixes field names in messages
+    (empty for import rows, whose number is reported beside the reason)."""
     if not isinstance(obj, dict):
         raise Invalid(f"{path or 'the row'} must be a JSON object, got {_type(obj)}")
-    unknown = sorted(k for k in obj if k not in ITEM_FIELDS and k not in EXPORT_ONLY_FIELDS)
-    if unknown:
-        raise Invalid(f"{at(unknown[0])} is not an item field; expected one of {', '.join(ITEM_FIELDS)}")
-    if obj.get("input") is None:
-        raise Invalid(f"{at('input')} is required (any JSON value but null)")
-    expected = obj.get("expected_output")
-    trace = obj.get("source_trace_id")
-    span = obj.get("source_span_id")
-    return NewItem(
-        id=uuid7(),
-        input=json_text(obj["input"], at("input")),
-        expected_output=None if expected is None else json_text(expected, at("expected_output")),
-        metadata=json_text(metadata(obj.get("metadata"), at("metadata")), at("metadata")),
-        topic=topic(obj.get("topic"), at("topic")),
-        tags=tags(obj.get("tags"), at("tags")),
-        source_trace_id=None if trace is None else hex_id(trace, at("source_trace_id"), 32),
-        source_span_id=None if span is None else hex_id(span, at("source_span_id"), 16),
-    )
+    try:
+        return ItemIn.model_validate(obj).new_item()
+    except ValidationError as exc:
+        raise Invalid(describe(exc, ItemIn, path)) from None
 
 
 def instant(raw: str, path: str = "as_of") -> dt.datetime:

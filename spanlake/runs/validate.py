@@ -7,17 +7,18 @@ scorer registry by the caller (the scoring component owns it).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from spanlake.datasets import validate
 from spanlake.datasets.errors import Invalid
 from spanlake.scoring.base import ScoreResult, ScoringError
+from spanlake.validation import check, refuse, validated
 
 MAX_CONCURRENCY = 64
 DEFAULT_CONCURRENCY = 4
@@ -27,10 +28,6 @@ MAX_ATTEMPTS = 5
 MAX_SCORERS = 32
 MAX_RESULTS_PER_CALL = 10_000
 MAX_ERROR = 2000
-RUN_FIELDS = ("name", "target", "mode", "scorers", "thresholds", "concurrency", "metadata", "as_of")
-TARGET_FIELDS = ("url", "headers", "timeout_s", "max_attempts")
-RESULT_FIELDS = ("item_id", "output", "trace_id", "span_id", "latency_ms", "tokens", "error", "scores")
-SCORE_FIELDS = ("name", "value", "label", "data_type", "explanation", "metadata")
 MAX_POSTED_SCORES = 32
 MAX_EXPLANATION = 10_000
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -51,35 +48,6 @@ class RunSpec:
     as_of: dt.datetime | None = None
 
 
-def run_spec(body: dict[str, Any]) -> RunSpec:
-    unknown = sorted(set(body) - set(RUN_FIELDS))
-    if unknown:
-        raise Invalid(f"{unknown[0]} is not a run field; expected {', '.join(RUN_FIELDS)}")
-    name = None if body.get("name") is None else run_name(body["name"])
-    mode = body.get("mode")
-    if mode is not None and mode not in ("server", "client"):
-        raise Invalid(f"mode must be server or client, got {mode!r}")
-    raw_target = body.get("target")
-    if mode == "client" and raw_target is not None:
-        raise Invalid("a client-mode run has no target; leave target out (or null)")
-    if mode == "server" and raw_target is None:
-        raise Invalid("a server-mode run needs target: {\"url\": ...}")
-    target = None if raw_target is None else _target(raw_target)
-    scorers = _scorers(body.get("scorers"))
-    thresholds = _thresholds(body.get("thresholds"), scorers)
-    concurrency = body.get("concurrency", DEFAULT_CONCURRENCY)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise Invalid(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-    as_of = body.get("as_of")
-    if as_of is not None and not isinstance(as_of, str):
-        raise Invalid(f"as_of must be an ISO-8601 time string, got {as_of!r}")
-    return RunSpec(
-        name=name, mode="client" if target is None else "server", target=target, scorers=scorers,
-        thresholds=thresholds, concurrency=concurrency, metadata=validate.metadata(body.get("metadata")),
-        as_of=None if as_of is None else validate.instant(as_of),
-    )
-
-
 def run_name(value: Any, path: str = "name") -> str:
     name = validate.text(value, path, max_len=validate.MAX_NAME)
     if not name.strip() or name != name.strip():
@@ -91,149 +59,178 @@ def run_name(value: Any, path: str = "name") -> str:
     return name
 
 
-def _target(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise Invalid('target must be an object: {"url": "https://...", "headers": {...}} (or null for client mode)')
-    unknown = sorted(set(raw) - set(TARGET_FIELDS))
-    if unknown:
-        raise Invalid(f"target.{unknown[0]} is not a target field; expected {', '.join(TARGET_FIELDS)}")
-    url = validate.text(raw.get("url"), "target.url", max_len=2000)
+def _url(value: Any, path: str) -> str:
+    url = validate.text(value, path, max_len=2000)
     try:
         parts = urlsplit(url)
         parsed = httpx.URL(url)
     except (ValueError, httpx.InvalidURL):
         parsed = parts = None
     if parts is None or parsed is None or parts.scheme not in ("http", "https") or not parsed.host:
-        raise Invalid(f"target.url must be an absolute http(s) URL, got {url!r}")
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, dict):
-        raise Invalid("target.headers must be an object of header names to string values")
-    for key, value in headers.items():
-        if not _HEADER_NAME.match(key) or key.lower() in _RESERVED_HEADERS:
-            raise Invalid(f"target.headers: {key!r} is not a header spanlake can send")
-        validate.text(value, f"target.headers.{key}", max_len=8000)
-        if not value.isascii():
-            raise Invalid(f"target.headers.{key}: header values must be ASCII text")
-    timeout = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
-        raise Invalid(f"target.timeout_s must be a number in (0, {MAX_TIMEOUT_S:g}], got {timeout!r}")
-    attempts = raw.get("max_attempts", 1)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
-        raise Invalid(f"target.max_attempts must be an integer from 1 to {MAX_ATTEMPTS}, got {attempts!r}")
-    return {"url": url, "headers": dict(headers), "timeout_s": float(timeout), "max_attempts": attempts}
+        raise Invalid(f"{path} must be an absolute http(s) URL, got {url!r}")
+    return url
 
 
-def _scorers(raw: Any) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or len(raw) > MAX_SCORERS:
-        raise Invalid(f"scorers must be a list of at most {MAX_SCORERS} scorer names (GET /api/scorers lists them)")
-    names = [validate.text(s, f"scorers[{n}]", max_len=200) for n, s in enumerate(raw)]
-    return tuple(dict.fromkeys(names))
-
-
-def _thresholds(raw: Any, scorers: tuple[str, ...]) -> dict[str, float]:
-    if raw is None:
+def _headers(value: Any, path: str) -> dict[str, str]:
+    if value is None:
         return {}
-    if not isinstance(raw, dict):
-        raise Invalid("thresholds must be an object of scorer name to the value a result needs to pass")
-    out: dict[str, float] = {}
-    for name, value in raw.items():
-        if name not in scorers:
-            raise Invalid(f"thresholds.{name}: not one of the run's scorers")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise Invalid(f"thresholds.{name} must be a number, got {value!r}")
-        out[name] = float(value)
-    return out
+    if not isinstance(value, dict):
+        raise Invalid(f"{path} must be an object of header names to string values")
+    for key, text in value.items():
+        if not _HEADER_NAME.match(key) or key.lower() in _RESERVED_HEADERS:
+            raise Invalid(f"{path}: {key!r} is not a header spanlake can send")
+        validate.text(text, f"{path}.{key}", max_len=8000)
+        if not text.isascii():
+            raise Invalid(f"{path}.{key}: header values must be ASCII text")
+    return value
 
 
-def posted_results(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows for `store.runs.post_results`: one per item id, the last one winning within a request."""
-    if set(body) - {"results"}:
-        raise Invalid(f"{sorted(set(body) - {'results'})[0]} is not a field here; send {{\"results\": [...]}}")
-    results = body.get("results")
-    if not isinstance(results, list) or not results:
-        raise Invalid('results must be a non-empty list: {"results": [{"item_id": ..., "output": ...}]}')
-    if len(results) > MAX_RESULTS_PER_CALL:
-        raise Invalid(f"results holds {len(results)} results; the limit is {MAX_RESULTS_PER_CALL} per call")
-    rows: dict[str, dict[str, Any]] = {}
-    for n, raw in enumerate(results):
-        row = _result(raw, f"results[{n}]")
-        rows.pop(row["item_id"], None)
-        rows[row["item_id"]] = {**row, "_index": n}
-    return list(rows.values())
+class Target(BaseModel):
+    """The HTTP target spanlake POSTs each item to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(max_length=2000, json_schema_extra={"format": "uri"}), check(_url)]
+    headers: Annotated[dict[str, str], check(_headers)] = Field(default_factory=dict)
+    timeout_s: StrictFloat = Field(DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    max_attempts: StrictInt = Field(1, ge=1, le=MAX_ATTEMPTS)
 
 
-def _result(raw: Any, path: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise Invalid(f"{path} must be an object with item_id and output")
-    unknown = sorted(set(raw) - set(RESULT_FIELDS))
-    if unknown:
-        raise Invalid(f"{path}.{unknown[0]} is not a result field; expected {', '.join(RESULT_FIELDS)}")
-    item_id = validate.text(raw.get("item_id"), f"{path}.item_id", max_len=100)
-    error = raw.get("error")
-    if error is not None:
-        error = validate.text(error, f"{path}.error", max_len=100_000, control_ok=True)[:MAX_ERROR]
-    trace, span = raw.get("trace_id"), raw.get("span_id")
-    if span is not None and trace is None:
-        raise Invalid(f"{path}.span_id needs {path}.trace_id")
-    latency = raw.get("latency_ms")
-    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
-                                or not math.isfinite(latency) or latency < 0):
-        raise Invalid(f"{path}.latency_ms must be a number >= 0, got {latency!r}")
-    output = raw.get("output")
-    scores = _posted_scores(raw.get("scores"), f"{path}.scores")
-    if scores and error is not None:
-        raise Invalid(f"{path}.scores: an error result is not scored; leave scores out or the error")
-    return {
-        "item_id": item_id,
-        "status": "error" if error is not None else "ok",
-        "output": None if output is None else validate.json_text(output, f"{path}.output"),
-        "error": error,
-        "trace_id": None if trace is None else validate.hex_id(trace, f"{path}.trace_id", 32),
-        "span_id": None if span is None else validate.hex_id(span, f"{path}.span_id", 16),
-        "latency_ms": None if latency is None else float(latency),
-        **tokens(raw.get("tokens"), f"{path}.tokens"),
-        "scores": scores,
-    }
+class NewRun(BaseModel):
+    """`POST .../runs`: a server-side run with a target, or a client-side one without."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, Field(min_length=1, max_length=validate.MAX_NAME), check(run_name)] = Field(
+        None, description="unique in the dataset (default: generated)")
+    mode: Literal["server", "client"] | None = Field(None, description="default: server with a target, client without")
+    target: Target | None = Field(None, description="null for a client-side run")
+    scorers: list[Annotated[str, Field(max_length=200), validate.checked_text(200)]] | None = Field(None, max_length=MAX_SCORERS)
+    thresholds: dict[str, StrictFloat] | None = Field(None, description="per scorer: the value a result needs to pass")
+    concurrency: StrictInt = Field(DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
+    metadata: validate.Metadata = None
+    as_of: Annotated[str | None, Field(json_schema_extra={"format": "date-time"}),
+                     check(lambda v, p: v if v is None else (validate.instant(v, p), v)[1])] = Field(
+        None, description="run on the dataset as it was then (default: now)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NewRun":
+        if self.mode == "client" and self.target is not None:
+            raise refuse("a client-mode run has no target; leave target out (or null)")
+        if self.mode == "server" and self.target is None:
+            raise refuse("a server-mode run needs target: {\"url\": ...}")
+        for name in self.thresholds or {}:
+            if name not in (self.scorers or ()):
+                raise refuse(f"thresholds.{name}: not one of the run's scorers")
+        return self
 
 
-def _posted_scores(raw: Any, path: str) -> list[dict[str, Any]]:
-    """Scores the client computed itself (its own scorers), one per name, in the scores table's shape."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > MAX_POSTED_SCORES:
-        raise Invalid(f"{path} must be a list of at most {MAX_POSTED_SCORES} scores: [{{\"name\", \"value\"}}]")
-    out: dict[str, dict[str, Any]] = {}
-    for n, score in enumerate(raw):
-        where = f"{path}[{n}]"
-        if not isinstance(score, dict):
-            raise Invalid(f"{where} must be an object with name and value (or label)")
-        unknown = sorted(set(score) - set(SCORE_FIELDS))
-        if unknown:
-            raise Invalid(f"{where}.{unknown[0]} is not a score field; expected {', '.join(SCORE_FIELDS)}")
-        name = validate.text(score.get("name"), f"{where}.name", max_len=200)
-        if not name.strip():
-            raise Invalid(f"{where}.name must not be empty")
-        label = None if score.get("label") is None else validate.text(score["label"], f"{where}.label", max_len=1000)
-        explanation = score.get("explanation")
-        if explanation is not None:
-            explanation = validate.text(explanation, f"{where}.explanation", max_len=MAX_EXPLANATION, control_ok=True)
-        value = score.get("value")
-        if value is not None and (not isinstance(value, (bool, int, float))):
-            raise Invalid(f"{where}.value must be a number or a boolean, got {value!r}")
-        data_type = score.get("data_type")
+def run_spec(body: NewRun | dict[str, Any]) -> RunSpec:
+    body = validated(NewRun, body)
+    target = body.target
+    return RunSpec(
+        name=body.name, mode="client" if target is None else "server",
+        target=None if target is None else target.model_dump(), scorers=tuple(dict.fromkeys(body.scorers or ())),
+        thresholds={k: float(v) for k, v in (body.thresholds or {}).items()}, concurrency=body.concurrency,
+        metadata=body.metadata or {}, as_of=None if body.as_of is None else validate.instant(body.as_of),
+    )
+
+
+def _tokens(value: Any, path: str) -> Any:
+    tokens(value, path)
+    return value
+
+
+class PostedScore(BaseModel):
+    """A score the client computed itself (its own scorer, not the run's server scorers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200),
+                    check(lambda v, p: _nonblank(validate.text(v, p, max_len=200), p))]
+    value: StrictBool | StrictFloat | None = None
+    label: Annotated[str | None, Field(max_length=1000), validate.checked_text(1000)] = None
+    data_type: Literal["numeric", "boolean", "categorical"] | None = None
+    explanation: Annotated[str | None, Field(max_length=MAX_EXPLANATION),
+                           validate.checked_text(MAX_EXPLANATION, control_ok=True)] = None
+    metadata: validate.Metadata = None
+
+    @model_validator(mode="after")
+    def _normalized(self) -> "PostedScore":
         try:
-            stored, data_type = ScoreResult(value, label, data_type=data_type).normalized()
+            ScoreResult(self.value, self.label, data_type=self.data_type).normalized()
         except (OverflowError, ScoringError) as exc:
-            raise Invalid(f"{where}: {exc}") from None
-        metadata = score.get("metadata")
-        out[name] = {
-            "name": name, "value": stored, "label": label, "data_type": data_type, "explanation": explanation,
-            "metadata": None if metadata is None else validate.json_text(validate.metadata(metadata, f"{where}.metadata"),
-                                                                        f"{where}.metadata"),
+            raise refuse(str(exc)) from None
+        return self
+
+    def row(self) -> dict[str, Any]:
+        stored, data_type = ScoreResult(self.value, self.label, data_type=self.data_type).normalized()
+        return {
+            "name": self.name, "value": stored, "label": self.label, "data_type": data_type, "explanation": self.explanation,
+            "metadata": None if self.metadata is None else validate.json_text(self.metadata, "metadata"),
         }
-    return list(out.values())
+
+
+def _nonblank(value: str, path: str) -> str:
+    if not value.strip():
+        raise Invalid(f"{path} must not be empty")
+    return value
+
+
+class PostedResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: Annotated[str, Field(max_length=100), validate.checked_text(100)]
+    output: validate.AnyJson = None
+    trace_id: validate.hex_field(32) = None  # type: ignore[valid-type]
+    span_id: validate.hex_field(16) = None  # type: ignore[valid-type]
+    latency_ms: StrictFloat | None = Field(None, ge=0)
+    tokens: Annotated[StrictInt | dict[str, StrictInt] | None, check(_tokens)] = Field(
+        None, description="a total, or {input, output, total}")
+    error: Annotated[str | None, validate.checked_text(100_000, control_ok=True)] = Field(
+        None, description="the item failed with this message")
+    scores: list[PostedScore] | None = Field(
+        None, max_length=MAX_POSTED_SCORES, description="the client's own scores of this result; linked to the "
+        "result's trace when the run is scored")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PostedResult":
+        if self.span_id is not None and self.trace_id is None:
+            raise refuse("span_id needs trace_id")
+        if self.scores and self.error is not None:
+            raise refuse("scores: an error result is not scored; leave scores out or the error")
+        return self
+
+    def row(self, index: int) -> dict[str, Any]:
+        scores = {s.name: s.row() for s in self.scores or ()}  # one per name, the last one winning
+        return {
+            "item_id": self.item_id,
+            "status": "error" if self.error is not None else "ok",
+            "output": None if self.output is None else validate.json_text(self.output, "output"),
+            "error": None if self.error is None else self.error[:MAX_ERROR],
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "latency_ms": None if self.latency_ms is None else float(self.latency_ms),
+            **tokens(self.tokens, "tokens"),
+            "scores": list(scores.values()),
+            "_index": index,
+        }
+
+
+class PostedResults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[PostedResult] = Field(min_length=1, max_length=MAX_RESULTS_PER_CALL)
+
+
+def posted_results(body: PostedResults | dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for `store.runs.post_results`: one per item id, the last one winning within a request."""
+    body = validated(PostedResults, body)
+    rows: dict[str, dict[str, Any]] = {}
+    for n, result in enumerate(body.results):
+        rows.pop(result.item_id, None)
+        rows[result.item_id] = result.row(n)
+    return list(rows.values())
 
 
 _TOKEN_KEYS = {

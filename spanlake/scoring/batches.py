@@ -12,12 +12,16 @@ import math
 import re
 from functools import partial
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+
+from spanlake.datasets.errors import DatasetError
+from spanlake.store.trace_reads import SAMPLE_SPACE, known_traces, traces_matching
 from spanlake.scoring.registry import ScorerRegistry
 from spanlake.store import Store, jobs
 from spanlake.store.actor import current_actor
-from spanlake.store.trace_reads import SAMPLE_SPACE, known_traces, traces_matching
+from spanlake.validation import refuse
 
 KIND = "score_batch"
 MAX_TRACES = 100_000
@@ -27,14 +31,13 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}\Z")
 
 
-class BatchRequestError(ValueError):
-    """The request is malformed; `status` says which 4xx fits."""
+class BatchRequestError(DatasetError):
+    """The request cannot be accepted; `status` says which 4xx fits (the API's handler renders it)."""
 
     def __init__(self, message: str, *, status: int = 400, code: str = "bad_request", **extra: Any):
-        super().__init__(message)
+        super().__init__(message, **extra)  # status and code vary per refusal
         self.status = status
         self.code = code
-        self.extra = extra
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,39 @@ class BatchRequest:
     filter: Any = None
     limit: int = DEFAULT_FILTER_LIMIT
     sample: float | None = None
+
+
+_HexTrace = Annotated[str, Field(pattern="^[0-9a-fA-F]{32}$")]
+_HexSpan = Annotated[str, Field(pattern="^[0-9a-fA-F]{16}$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BatchTarget(_Body):
+    trace_id: _HexTrace
+    span_id: _HexSpan | None = None
+
+
+class ScoreBatchRequest(_Body):
+    """`POST /api/scores/batch`: a scorer and exactly one of trace_ids, targets or filter."""
+
+    scorer: str = Field(min_length=1, description="GET /api/scorers lists them")
+    trace_ids: list[_HexTrace] | None = Field(None, min_length=1)
+    targets: list[BatchTarget] | None = Field(None, min_length=1)
+    filter: dict[str, Any] | None = Field(None, description="filter tree; a trace is selected when any span matches")
+    limit: StrictInt | None = Field(None, ge=1, le=MAX_TRACES, description=f"with filter (default {DEFAULT_FILTER_LIMIT})")
+    sample: StrictFloat | None = Field(None, gt=0, le=1, description="deterministic by trace id")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "ScoreBatchRequest":
+        given = [k for k in ("trace_ids", "targets", "filter") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise refuse("give exactly one of trace_ids, targets or filter")
+        if self.limit is not None and given[0] != "filter":
+            raise refuse("limit applies to filter only")
+        return self
 
 
 def sample_threshold(rate: float) -> int:
@@ -61,11 +97,10 @@ def _id(value: Any, pattern: re.Pattern[str], what: str) -> str:
     return value.lower()
 
 
-def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchRequest:
-    """Check and normalise a request (ids validated, sample applied); CPU-bound, call it off the loop."""
-    scorer = body.get("scorer")
-    if not isinstance(scorer, str) or not scorer:
-        raise BatchRequestError("scorer: required, the name of a scorer (GET /api/scorers lists them)")
+def parse_request(body: ScoreBatchRequest, registry: ScorerRegistry) -> BatchRequest:
+    """Check the scorer and normalise the selection (ids lowercased, repeats dropped, sample
+    applied); CPU-bound for 100k ids, call it off the loop."""
+    scorer = body.scorer
     if registry.get(scorer) is None:
         known = ", ".join(sorted(registry.scorers))
         raise BatchRequestError(
@@ -76,52 +111,24 @@ def parse_request(body: dict[str, Any], registry: ScorerRegistry) -> BatchReques
             f"scorer {scorer!r} compares an output with a dataset item's expected output, and traces have none; "
             "use it in a dataset run (POST /api/datasets/{dataset}/runs), or pick a scorer that reads the trace alone"
         )
-    unknown_keys = set(body) - {"scorer", "trace_ids", "targets", "filter", "limit", "sample"}
-    if unknown_keys:
-        raise BatchRequestError(f"{sorted(unknown_keys)[0]}: unknown field; expected trace_ids, targets or filter (+ limit), sample")
-    given = [k for k in ("trace_ids", "targets", "filter") if body.get(k) is not None]
-    if len(given) != 1:
-        raise BatchRequestError("give exactly one of trace_ids, targets or filter")
-    sample = body.get("sample")
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 < sample <= 1):
-        raise BatchRequestError(f"sample must be a number in (0, 1], got {sample!r}")
-    req: dict[str, Any] = {"scorer": scorer, "sample": sample}
-    if "limit" in body and given[0] != "filter":
-        raise BatchRequestError("limit applies to filter only")
-    if given[0] == "trace_ids":
-        ids = body["trace_ids"]
-        if not isinstance(ids, list) or not ids:
-            raise BatchRequestError("trace_ids must be a non-empty list of 32-hex trace ids")
-        req["targets"] = [(_id(t, _TRACE_ID, f"trace_ids[{i}]"), None) for i, t in enumerate(ids)]
-    elif given[0] == "targets":
-        targets = body["targets"]
-        if not isinstance(targets, list) or not targets:
-            raise BatchRequestError("targets must be a non-empty list of {trace_id, span_id}")
-        parsed = []
-        for i, t in enumerate(targets):
-            if not isinstance(t, dict) or "trace_id" not in t:
-                raise BatchRequestError(f"targets[{i}] must be an object with trace_id and span_id")
-            extra = sorted(set(t) - {"trace_id", "span_id"})
-            if extra:  # a misspelt span_id would otherwise score the whole trace
-                raise BatchRequestError(f"targets[{i}].{extra[0]}: unknown field; expected trace_id and span_id")
-            span = t.get("span_id")
-            parsed.append(
-                (_id(t["trace_id"], _TRACE_ID, f"targets[{i}].trace_id"),
-                 None if span is None else _id(span, _SPAN_ID, f"targets[{i}].span_id"))
-            )
-        req["targets"] = parsed
+    sample = body.sample
+    if body.filter is not None:
+        return BatchRequest(scorer=scorer, filter=body.filter, limit=body.limit or DEFAULT_FILTER_LIMIT, sample=sample)
+    if body.trace_ids is not None:
+        targets = [(_id(t, _TRACE_ID, f"trace_ids[{i}]"), None) for i, t in enumerate(body.trace_ids)]
     else:
-        limit = body.get("limit", DEFAULT_FILTER_LIMIT)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TRACES:
-            raise BatchRequestError(f"limit must be an integer between 1 and {MAX_TRACES}, got {limit!r}")
-        req["filter"], req["limit"] = body["filter"], limit
-    if req.get("targets") is not None:
-        req["targets"] = list(dict.fromkeys(req["targets"]))  # drop repeats, keep order
-        if len(req["targets"]) > MAX_TRACES:
-            raise BatchRequestError(f"at most {MAX_TRACES} targets per batch, got {len(req['targets'])}", status=413, code="too_large")
-        if sample is not None:  # a filter samples in SQL, with the same hash
-            req["targets"] = [t for t in req["targets"] if sampled(t[0], sample)]
-    return BatchRequest(**req)
+        assert body.targets is not None
+        targets = [
+            (_id(t.trace_id, _TRACE_ID, f"targets[{i}].trace_id"),
+             None if t.span_id is None else _id(t.span_id, _SPAN_ID, f"targets[{i}].span_id"))
+            for i, t in enumerate(body.targets)
+        ]
+    targets = list(dict.fromkeys(targets))  # drop repeats, keep order
+    if len(targets) > MAX_TRACES:
+        raise BatchRequestError(f"at most {MAX_TRACES} targets per batch, got {len(targets)}", status=413, code="too_large")
+    if sample is not None:  # a filter samples in SQL, with the same hash
+        targets = [t for t in targets if sampled(t[0], sample)]
+    return BatchRequest(scorer=scorer, targets=targets, sample=sample)
 
 
 async def create_batch(store: Store, req: BatchRequest) -> tuple[jobs.Job, list[str]]:

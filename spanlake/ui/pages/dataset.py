@@ -9,10 +9,13 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from spanlake.api.contract import parse_query
 from spanlake.api.dataset_items import item_query
+from spanlake.api.shapes.datasets import ItemListQuery
 from spanlake.api.errors import ApiError
 from spanlake.api.pagination import encode_cursor
 from spanlake.api.state import services_of
@@ -48,13 +51,11 @@ async def dataset_page(request: Request) -> Response:
         if sort not in dict(SORTS):
             raise ApiError(400, "bad_request", f"Sort by must be timestamp, topic or evaluation, got {sort!r}")
         # The page's URL speaks the items API's parameters; parse them with its own parser.
-        scope = dict(request.scope)
         params = {k: v for k, v in q.items() if k in ("order", "as_of", "cursor", "limit")}
         params.setdefault("limit", PAGE_SIZE)
         if sort != "timestamp":  # the API's default order is the page's timestamp order
             params["sort"] = sort
-        scope["query_string"] = urlencode(params).encode()
-        query, at_us, signature = item_query(Request(scope))
+        query, at_us, signature = item_query(parse_query(ItemListQuery, QueryParams(urlencode(params))))
         dataset = await store.read(service.describe, ref)
         context["dataset"] = dataset
         _, rows, at_us, more = await store.read(queries.items_page, ref, query, at_us)

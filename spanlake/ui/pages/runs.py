@@ -15,15 +15,16 @@ from starlette.responses import Response
 
 from spanlake.api.dataset_common import ref
 from spanlake.api.errors import ApiError
-from spanlake.api.pagination import parse_limit
+from spanlake.api.contract import parse_query
+from spanlake.api.pagination import created_before
+from spanlake.api.shapes.common import Paging
+from spanlake.api.shapes.runs import ResultsQuery
 from spanlake.api.runs import (
     compare_cursor,
     compare_offset,
-    result_status,
     results_after,
     results_cursor,
     run_ref,
-    runs_before,
     runs_cursor,
 )
 from spanlake.api.state import services_of
@@ -59,8 +60,8 @@ async def runs_page(request: Request) -> Response:
     base = _base(dataset)
     try:
         name = ref(request)
-        runs, key = await _read(request, run_queries.list_runs, name, runs_before(request),
-                                parse_limit(request.query_params.get("limit")), True)
+        page = parse_query(Paging, request.query_params)
+        runs, key = await _read(request, run_queries.list_runs, name, created_before(page.cursor), page.limit, True)
         choices = runs
         if key is not None or request.query_params.get("cursor"):
             choices, _ = await _read(request, run_queries.list_runs, name, None, COMPARE_CHOICES, False)
@@ -79,10 +80,11 @@ async def run_page(request: Request) -> Response:
     dataset = request.path_params["dataset"]
     base = _base(dataset)
     try:
-        name, run_name, status = ref(request), run_ref(request), result_status(request)
+        query = parse_query(ResultsQuery, request.query_params)
+        name, run_name, status = ref(request), run_ref(request), query.status
         run = await _read(request, run_queries.get_run, name, run_name)
-        rows, next_seq = await _read(request, run_queries.results_page, name, run_name, status, results_after(request),
-                                     parse_limit(request.query_params.get("limit")))
+        rows, next_seq = await _read(request, run_queries.results_page, name, run_name, status,
+                                     results_after(query.cursor), query.limit)
     except (DatasetError, ApiError) as exc:
         return _failed(request, exc, base, "Back to the runs")
     here = f"{base}/{quote(run['id'], safe='')}"
@@ -102,13 +104,14 @@ async def compare_page(request: Request) -> Response:
     q = request.query_params
     try:
         name = ref(request)
+        page = parse_query(Paging, q)
         choices, _ = await _read(request, run_queries.list_runs, name, None, COMPARE_CHOICES, False)
         picked = {side: validate.text(q[side], side, max_len=validate.MAX_NAME) if q.get(side) else None
                   for side in ("base", "head")}
         comparison = None
         if picked["base"] and picked["head"]:
             comparison = await _read(request, run_queries.compare, name, picked["base"], picked["head"],
-                                     compare_offset(request), parse_limit(q.get("limit")))
+                                     compare_offset(page.cursor), page.limit)
         elif picked["base"] or picked["head"]:
             raise Invalid("pick two runs: a base and a head")
     except (DatasetError, ApiError) as exc:

@@ -16,8 +16,11 @@ from starlette.responses import Response
 
 from spanlake.api import ids
 from spanlake.api.errors import ApiError
+from spanlake.api.contract import parse_query
 from spanlake.api.scores import batch_json, summary_params
 from spanlake.api.state import services_of
+from spanlake.api.shapes.scores import SummaryQuery
+from spanlake.datasets.errors import DatasetError
 from spanlake.scoring.batches import KIND
 from spanlake.store import jobs
 from spanlake.store.score_summary import score_summary
@@ -36,8 +39,8 @@ async def _batches(request: Request) -> list[dict[str, Any]]:
 async def _summary(request: Request) -> dict[str, Any]:
     """The summaries with the query string that made them, or the query's error."""
     try:
-        params = summary_params(request)
-    except ApiError as exc:
+        params = summary_params(parse_query(SummaryQuery, request.query_params))
+    except (ApiError, DatasetError) as exc:
         return {"summaries": [], "summary_error": exc.message, "status": exc.status}
     summaries = await services_of(request).store.read(partial(score_summary, **params))
     return {"summaries": summaries, "summary_error": None, "status": 200, "pass_threshold": params["pass_threshold"]}

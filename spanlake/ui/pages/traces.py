@@ -17,8 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from spanlake.api.errors import ApiError
-from spanlake.api.pagination import decode_cursor, encode_cursor, parse_limit
+from spanlake.api.contract import parse_query
+from spanlake.api.pagination import decode_cursor, encode_cursor
 from spanlake.api.state import services_of
+from spanlake.api.shapes.common import Paging
+from spanlake.datasets.errors import DatasetError
 from spanlake.api.traces import parse_filter_param
 from spanlake.query.search import SearchParams, list_traces
 from spanlake.ui.templating import render
@@ -94,11 +97,11 @@ async def traces_page(request: Request) -> Response:
             filter=compiled,
             required_scores=required,
             since=query.since(),
-            limit=parse_limit(request.query_params.get("limit")),
+            limit=parse_query(Paging, request.query_params).limit,
             cursor=decode_cursor(cursor_text),
         )
         page = await services_of(request).store.read(list_traces, params)
-    except ApiError as exc:
+    except (ApiError, DatasetError) as exc:
         context["error"] = exc.message
         return render(request, "traces.html", context, status_code=exc.status)
     except ValueError as exc:  # a cursor whose content does not parse
