@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from spanlake.api.errors import ApiError, bad_request
+from spanlake.bounded_body import BodyRefused, read_bounded
 from spanlake.datasets.validate import parse_json
 from spanlake.datasets.errors import Invalid
 
@@ -32,21 +33,10 @@ def require_json_media(request: Request) -> None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise ApiError(413, "too_large", f"request body of {declared} bytes exceeds the {limit}-byte limit")
-        except ValueError:
-            raise bad_request("Content-Length is not a number") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "too_large", f"request body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_bounded(request, limit)
+    except BodyRefused as exc:
+        raise (ApiError(413, "too_large", exc.message) if exc.too_large else bad_request(exc.message)) from None
 
 
 def _no_constant(name: str) -> Any:

@@ -14,8 +14,7 @@ from google.rpc import status_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
-from spanlake.api.body import read_body
-from spanlake.api.errors import ApiError
+from spanlake.bounded_body import BodyRefused, read_bounded
 from spanlake.ingest.ack import IngestError, Outcome
 from spanlake.ingest.receiver import Accepted, Encoding, Receiver, decompress
 from spanlake.ingest.signals import TRACES, Signal
@@ -84,9 +83,9 @@ class OtlpHttpEndpoint:
             encoding = _encoding_of(request.headers.get("content-type"))
             limit = self._receiver.config.max_message_bytes
             try:
-                raw = await read_body(request, limit)
-            except ApiError as exc:
-                raise IngestError(Outcome.TOO_LARGE if exc.status == 413 else Outcome.INVALID, exc.message) from None
+                raw = await read_bounded(request, limit)
+            except BodyRefused as exc:
+                raise IngestError(Outcome.TOO_LARGE if exc.too_large else Outcome.INVALID, exc.message) from None
             body = decompress(raw, request.headers.get("content-encoding"), limit)
             decoded = await self._receiver.accept(body, encoding, self.signal)
         except IngestError as exc:
