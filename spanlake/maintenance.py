@@ -43,14 +43,36 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MaintenanceConfig:
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    retention_interval_seconds: float = 300.0
+class RetentionSection:
+    """The `retention:` section as written."""
+
+    default_days: int | None = None
+    services: Mapping[str, int] = field(default_factory=dict)
+    interval_seconds: float = 300.0
     chunk_traces: int = 2000
-    compaction_interval_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class CompactionSection:
+    """The `compaction:` section as written."""
+
+    interval_seconds: float = 600.0
     keep_snapshots_seconds: float = 3600.0
     delete_files_after_seconds: float = 600.0
     checkpoint_interval_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """Both sections together, as the loop uses them (defaults: the sections' own)."""
+
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    retention_interval_seconds: float = RetentionSection.interval_seconds
+    chunk_traces: int = RetentionSection.chunk_traces
+    compaction_interval_seconds: float = CompactionSection.interval_seconds
+    keep_snapshots_seconds: float = CompactionSection.keep_snapshots_seconds
+    delete_files_after_seconds: float = CompactionSection.delete_files_after_seconds
+    checkpoint_interval_seconds: float = CompactionSection.checkpoint_interval_seconds
     lease_seconds: float = 60.0
 
     def validate(self) -> None:
@@ -94,26 +116,6 @@ _KEYS = {
     "compaction_interval_seconds": "compaction.interval_seconds",
     "checkpoint_interval_seconds": "compaction.checkpoint_interval_seconds",
 }
-
-
-@dataclass(frozen=True)
-class RetentionSection:
-    """The `retention:` section as written."""
-
-    default_days: int | None = None
-    services: Mapping[str, int] = field(default_factory=dict)
-    interval_seconds: float = 300.0
-    chunk_traces: int = 2000
-
-
-@dataclass(frozen=True)
-class CompactionSection:
-    """The `compaction:` section as written."""
-
-    interval_seconds: float = 600.0
-    keep_snapshots_seconds: float = 3600.0
-    delete_files_after_seconds: float = 600.0
-    checkpoint_interval_seconds: float = 300.0
 
 
 @dataclass
