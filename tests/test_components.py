@@ -68,6 +68,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: f
         await asyncio.sleep(0.05)
 
 
+def _now(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """A plain condition in the shape `eventually` awaits."""
+    async def check() -> bool:
+        return condition()
+    return check
+
+
 class Ingest:
     """A server's store and ingest path (log, receiver, loader) without its listeners."""
 
@@ -290,6 +297,8 @@ def test_maintenance_applies_retention_again_after_a_restart(tmp_path):
                 maintenance = Maintenance(parts.store, config, fence)
                 maintenance.start()
                 await eventually(lambda: _equals(parts.span_count(old), 0), f"old trace deleted (start {restart + 1})")
+                # The count is read after the delete commits, the stats after the loop resumes.
+                await eventually(_now(lambda: maintenance.stats.traces_deleted == 1), "the deletion counted")
                 assert await parts.span_count(recent) == 2
                 assert maintenance.stats.traces_deleted == 1
                 await maintenance.stop()
