@@ -203,10 +203,11 @@ def _server_flags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def _metrics(server: ServerProcess) -> dict[str, float]:
+def _metrics(server: ServerProcess, prefixes: tuple[str, ...] = ("spanlake_",)) -> dict[str, float]:
+    """/metrics by name (labelled series summed), for the names with one of `prefixes`."""
     values: dict[str, float] = collections.defaultdict(float)
     for line in httpx.get(f"{server.http_url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("spanlake_") and " " in line:
+        if line.startswith(prefixes) and " " in line:
             name, _, value = line.rpartition(" ")
             values[name.split("{")[0]] += float(value)
     return values
@@ -217,7 +218,7 @@ class _MemorySampler:
     DuckDB's buffer manager and how much Arrow's allocator (the rest is Python, gRPC, malloc)."""
 
     def __init__(self, server: ServerProcess, interval: float = 1.0):
-        self._url = f"{server.http_url}/metrics"
+        self._server = server
         self._interval = interval
         self._stop = threading.Event()
         self.peak: dict[str, float] = {}
@@ -227,10 +228,9 @@ class _MemorySampler:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                text = httpx.get(self._url, timeout=5).text
+                values = _metrics(self._server, ("spanlake_", "process_"))
             except httpx.HTTPError:
                 continue
-            values = {l.split()[0]: float(l.split()[-1]) for l in text.splitlines() if l and not l.startswith("#")}
             rss = values.get("process_resident_memory_bytes", 0.0)
             if rss > self.peak.get("rss", 0.0):
                 self.peak = {"rss": rss, "duckdb": values.get("spanlake_store_memory_bytes", 0.0),

@@ -70,10 +70,7 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.3):
 def loaded(server: ServerProcess) -> None:
     """Wait until the replica's loader has put every span it acknowledged into the lake: another
     replica's reads see them from then on (a replica's own reads wait for its loader by themselves)."""
-    wait_for(
-        lambda: not httpx.get(f"{server.http_url}/readyz", timeout=10).json()["loader"]["catching_up"],
-        30, f"the loader of {server.http_url} to catch up", interval=0.05,
-    )
+    server.wait_loaded(30)
 
 
 @pytest.fixture(scope="module")

@@ -47,11 +47,9 @@ class ReadYourWrites:
         if scope["type"] == "http" and waits_for_loader(scope["path"]):
             services: Services = scope["app"].state.services
             acked = services.log.durable_end
+            is_list = scope["path"] in _LISTS
             started = time.monotonic()
-            if scope["path"] in _LISTS:
-                loaded = await services.loader.wait_loaded(acked, LIST_WAIT_SECONDS)
-            else:
-                loaded = await services.loader.wait_loaded(acked, self.wait_seconds)
+            loaded = await services.loader.wait_loaded(acked, LIST_WAIT_SECONDS if is_list else self.wait_seconds)
             waited = time.monotonic() - started
             if waited >= SLOW_WAIT_SECONDS:
                 log.warning(
@@ -59,7 +57,7 @@ class ReadYourWrites:
                     scope["method"], scope["path"], waited, "caught up" if loaded else "still behind",
                     services.loader.unloaded_spans, services.loader.last_error,
                 )
-            if not loaded and scope["path"] not in _LISTS:
+            if not loaded and not is_list:
                 behind = services.loader.unloaded_spans
                 response = error_response(
                     503,
